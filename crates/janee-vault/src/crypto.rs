@@ -113,14 +113,11 @@ impl KdfParams {
         let salt = base64::engine::general_purpose::STANDARD
             .decode(&self.salt)
             .map_err(|_| KdfError::Params)?;
-        let params = argon2::Params::new(
-            self.memory_kib,
-            self.iterations,
-            self.parallelism,
-            Some(32),
-        )
-        .map_err(|_| KdfError::Params)?;
-        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let params =
+            argon2::Params::new(self.memory_kib, self.iterations, self.parallelism, Some(32))
+                .map_err(|_| KdfError::Params)?;
+        let argon =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let mut out = Zeroizing::new([0u8; 32]);
         argon
             .hash_password_into(passphrase, &salt, out.as_mut())
@@ -137,13 +134,21 @@ mod tests {
     fn seal_open_round_trip_and_aad_binding() {
         let key = MasterKey::from_bytes([9; 32]);
         let (nonce, ct) = seal(&key, b"service/stripe", b"hello").unwrap();
-        assert_eq!(open(&key, b"service/stripe", &nonce, &ct).unwrap().as_slice(), b"hello");
+        assert_eq!(
+            open(&key, b"service/stripe", &nonce, &ct)
+                .unwrap()
+                .as_slice(),
+            b"hello"
+        );
         assert_eq!(open(&key, b"service/github", &nonce, &ct), Err(OpenError));
         let other = MasterKey::from_bytes([8; 32]);
         assert_eq!(open(&other, b"service/stripe", &nonce, &ct), Err(OpenError));
         let mut flipped = ct.clone();
         flipped[0] ^= 1;
-        assert_eq!(open(&key, b"service/stripe", &nonce, &flipped), Err(OpenError));
+        assert_eq!(
+            open(&key, b"service/stripe", &nonce, &flipped),
+            Err(OpenError)
+        );
     }
 
     #[test]

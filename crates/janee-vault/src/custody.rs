@@ -87,8 +87,14 @@ pub struct KeyInputs {
 impl fmt::Debug for KeyInputs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyInputs")
-            .field("master_key", &self.master_key.as_ref().map(|_| "[REDACTED]"))
-            .field("passphrase", &self.passphrase.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "master_key",
+                &self.master_key.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field(
+                "passphrase",
+                &self.passphrase.as_ref().map(|_| "[REDACTED]"),
+            )
             .field("prompt", &self.prompt.is_some())
             .field("use_keyring", &self.use_keyring)
             .finish()
@@ -103,7 +109,9 @@ impl KeyInputs {
 
 #[derive(Debug, thiserror::Error)]
 pub enum UnlockError {
-    #[error("JANEE_MASTER_KEY is not base64 of 32 bytes; generate one with `openssl rand -base64 32`")]
+    #[error(
+        "JANEE_MASTER_KEY is not base64 of 32 bytes; generate one with `openssl rand -base64 32`"
+    )]
     InvalidMasterKey,
     #[error(
         "wrong {what}: {} does not unlock the store at {path}; nothing was changed",
@@ -158,14 +166,19 @@ pub(crate) fn unlock(
 
     if let Some(kdf) = &header.kdf {
         let derive = |p: &str| {
-            kdf.derive(p.as_bytes())
-                .map_err(|e| UnlockError::KeyFile {
-                    path: path.display().to_string(),
-                    reason: e.to_string(),
-                })
+            kdf.derive(p.as_bytes()).map_err(|e| UnlockError::KeyFile {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })
         };
         if let Some(pass) = &inputs.passphrase {
-            return verify(derive(pass)?, KeySource::Passphrase, "passphrase", path, check);
+            return verify(
+                derive(pass)?,
+                KeySource::Passphrase,
+                "passphrase",
+                path,
+                check,
+            );
         }
         if let Some(prompt) = &inputs.prompt {
             if let Some(pass) = prompt() {
@@ -194,12 +207,11 @@ pub(crate) fn unlock(
             path: file.clone(),
             reason: e.to_string(),
         })?;
-        let key = MasterKey::from_base64(&Zeroizing::new(text)).ok_or_else(|| {
-            UnlockError::KeyFile {
+        let key =
+            MasterKey::from_base64(&Zeroizing::new(text)).ok_or_else(|| UnlockError::KeyFile {
                 path: file.clone(),
                 reason: "it does not hold base64 of 32 bytes".into(),
-            }
-        })?;
+            })?;
         return verify(key, KeySource::KeyFile, "key file", path, check);
     }
 
@@ -234,7 +246,12 @@ fn short(e: keyring::Error) -> String {
         }
         other => {
             let s = other.to_string();
-            s.lines().next().unwrap_or("unavailable").chars().take(120).collect()
+            s.lines()
+                .next()
+                .unwrap_or("unavailable")
+                .chars()
+                .take(120)
+                .collect()
         }
     }
 }

@@ -12,7 +12,10 @@ pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::DirBuilderExt;
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
         let mode = fs::metadata(dir)?.permissions().mode() & 0o777;
         if mode != 0o700 {
             fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
@@ -35,10 +38,7 @@ fn private_options() -> OpenOptions {
 /// including after a crash at any point.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("file");
+    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tag: [u8; 6] = crate::crypto::random_bytes().map_err(io::Error::other)?;
     let tmp: PathBuf = dir.join(format!(".{file_name}.tmp-{}", hex::encode(tag)));
     let result = (|| {
@@ -101,7 +101,10 @@ mod tests {
         atomic_write(&p, b"two").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
         #[cfg(unix)]
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temp file left behind");
     }
@@ -112,6 +115,9 @@ mod tests {
         let p = dir.path().join("a/b");
         ensure_private_dir(&p).unwrap();
         #[cfg(unix)]
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
     }
 }

@@ -109,6 +109,11 @@ impl MasterKey {
         Self(Zeroizing::new(bytes))
     }
 
+    /// A second copy of the key (for handing to the keyring after the store takes ownership).
+    pub fn from_bytes_copy(other: &MasterKey) -> Self {
+        Self::from_bytes(*other.bytes())
+    }
+
     /// A fresh random key.
     pub fn generate() -> Result<Self, getrandom::Error> {
         let mut bytes = Zeroizing::new([0u8; 32]);

@@ -216,8 +216,21 @@ pub fn read_header(path: &Path) -> Result<Header, StoreError> {
     read_body(path).map(|b| b.header)
 }
 
+/// The names of the records in a store, after its integrity check, without unlocking it.
+pub fn record_names(path: &Path) -> Result<Vec<(RecordKind, String)>, StoreError> {
+    Ok(read_body(path)?
+        .records
+        .into_iter()
+        .map(|r| (r.kind, r.name))
+        .collect())
+}
+
 fn aad(store_id: &str, kind: RecordKind, name: &str) -> Vec<u8> {
-    format!("janee-store/{FORMAT_VERSION}/{store_id}/{}/{name}", kind.as_str()).into_bytes()
+    format!(
+        "janee-store/{FORMAT_VERSION}/{store_id}/{}/{name}",
+        kind.as_str()
+    )
+    .into_bytes()
 }
 
 fn seal(key: &MasterKey, aad: &[u8], plaintext: &[u8]) -> Result<Sealed, StoreError> {
@@ -313,10 +326,7 @@ impl Store {
     }
 
     fn check_key(header: &Header, key: &MasterKey) -> bool {
-        let aad = format!(
-            "janee-store/{FORMAT_VERSION}/{}/key-check",
-            header.store_id
-        );
+        let aad = format!("janee-store/{FORMAT_VERSION}/{}/key-check", header.store_id);
         open_sealed(key, aad.as_bytes(), &header.key_check)
             .is_some_and(|p| p.as_slice() == KEY_CHECK)
     }
@@ -338,8 +348,12 @@ impl Store {
         let mut records = BTreeMap::new();
         for r in body.records {
             // Every record must open: damage is reported now, not at first use.
-            open_sealed(&key, &aad(&body.header.store_id, r.kind, &r.name), &r.sealed)
-                .ok_or_else(damaged)?;
+            open_sealed(
+                &key,
+                &aad(&body.header.store_id, r.kind, &r.name),
+                &r.sealed,
+            )
+            .ok_or_else(damaged)?;
             if records.insert((r.kind, r.name), r.sealed).is_some() {
                 return Err(damaged());
             }
@@ -437,8 +451,8 @@ impl Store {
         let Some(plain) = self.get(RecordKind::Service, name)? else {
             return Ok(None);
         };
-        let map: BTreeMap<String, String> = serde_json::from_slice(&plain)
-            .map_err(|_| StoreError::Damaged(self.path.clone()))?;
+        let map: BTreeMap<String, String> =
+            serde_json::from_slice(&plain).map_err(|_| StoreError::Damaged(self.path.clone()))?;
         Ok(Some(
             map.into_iter().map(|(k, v)| (k, Secret::new(v))).collect(),
         ))
@@ -447,7 +461,10 @@ impl Store {
     pub fn set_service(&mut self, name: &str, fields: &SecretFields) -> Result<(), StoreError> {
         let map: BTreeMap<&str, &str> = fields.iter().map(|(k, v)| (k, v.expose())).collect();
         let mut plain = Zeroizing::new(Vec::with_capacity(
-            64 + fields.iter().map(|(k, v)| k.len() + 2 * v.len() + 8).sum::<usize>(),
+            64 + fields
+                .iter()
+                .map(|(k, v)| k.len() + 2 * v.len() + 8)
+                .sum::<usize>(),
         ));
         serde_json::to_writer(&mut *plain, &map).map_err(|e| StoreError::Io {
             action: "encode",
@@ -553,7 +570,14 @@ mod tests {
     fn new_store(dir: &Path, pass: &str) -> Store {
         let kdf = quick_kdf();
         let key = kdf.derive(pass.as_bytes()).unwrap();
-        Store::create(&dir.join("store"), key, Custody::Passphrase, Some(kdf), None).unwrap()
+        Store::create(
+            &dir.join("store"),
+            key,
+            Custody::Passphrase,
+            Some(kdf),
+            None,
+        )
+        .unwrap()
     }
 
     fn inputs(pass: &str) -> KeyInputs {

@@ -1,1 +1,37 @@
+//! Janee: a secrets manager for AI agents.
+//!
+//! Agents reach APIs and command-line tools through Janee's MCP server and never see a
+//! credential: Janee checks each request against policy, injects the credential server-side,
+//! scrubs secret values from what comes back, and writes a tamper-evident audit record.
+//!
+//! # Layout
+//! - [`cli`], [`cmd`]: the `janee` command line; one file per subcommand.
+//! - [`home`], [`config`]: the home directory and `config.yaml` (raw serde types validated
+//!   into typed ones; errors name file, line and key).
+//! - [`names`], [`duration`]: validated names and config durations.
+//! - [`auth`]: auth schemes: their secret fields and how they are injected.
+//! - [`canon`]: the path canonicaliser and policy rule globs.
+//! - [`headers`]: which agent-supplied headers may pass.
+//! - [`scrub`]: streaming removal of secrets and their encodings.
+//! - [`token`]: agent tokens.
+//! - [`audit`]: the chained-MAC audit log.
+//!
+//! Secret material at rest is handled by the `janee-vault` crate.
+//!
+//! # Threat model
+//! The agent is the adversary's puppet: every tool argument may come from a prompt injection.
+//! Defences are structural: canonicalise once and send what was matched; least privilege; no
+//! secret in the agent's reach; scrubbing is the last line, not the first.
 
+pub mod audit;
+pub mod auth;
+pub mod canon;
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod duration;
+pub mod headers;
+pub mod home;
+pub mod names;
+pub mod scrub;
+pub mod token;

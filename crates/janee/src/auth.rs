@@ -1,0 +1,255 @@
+//! Auth schemes: which secret fields each needs (kept in the store) and how they are applied to
+//! an outgoing request. Secret values are exposed only inside `apply`.
+
+use base64::Engine as _;
+use janee_vault::{Secret, SecretFields};
+
+use crate::config::raw::RawAuth;
+
+/// The auth schemes this janee can inject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthKind {
+    /// `Authorization: <scheme> <key>` (scheme `Bearer` unless configured).
+    Bearer { scheme: String },
+    /// `Authorization: Basic base64(username:password)` (RFC 7617).
+    Basic,
+    /// One or more fixed headers, each a secret field `header.<Name>`.
+    Headers,
+    /// The key as a query parameter (`?api_key=...`).
+    Query { param: String },
+}
+
+pub const SUPPORTED: &[&str] = &["bearer", "basic", "headers", "query"];
+
+/// One secret field of a scheme, for prompts, flags and `doctor`.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldSpec {
+    pub name: &'static str,
+    pub label: &'static str,
+}
+
+pub const HEADER_PREFIX: &str = "header.";
+
+impl AuthKind {
+    pub fn from_raw(raw: &RawAuth) -> Result<Self, String> {
+        let no_param = |kind: &str| {
+            if raw.param.is_some() {
+                Err(format!(
+                    "`param` applies only to auth type `query`, not `{kind}`"
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        match raw.kind.as_str() {
+            "bearer" => {
+                no_param("bearer")?;
+                let scheme = raw.scheme.clone().unwrap_or_else(|| "Bearer".into());
+                if scheme.is_empty()
+                    || !scheme
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-')
+                {
+                    return Err(format!(
+                        "invalid `scheme` {scheme:?}: use a single word such as Bearer or Token"
+                    ));
+                }
+                Ok(Self::Bearer { scheme })
+            }
+            "basic" => no_param("basic").map(|()| Self::Basic),
+            "headers" => no_param("headers").map(|()| Self::Headers),
+            "query" => {
+                let param = raw.param.clone().ok_or(
+                    "auth type `query` needs `param:` (the query parameter name, e.g. api_key)",
+                )?;
+                if param.is_empty()
+                    || !param
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                {
+                    return Err(format!("invalid query parameter name {param:?}"));
+                }
+                Ok(Self::Query { param })
+            }
+            other => Err(format!(
+                "unsupported auth type `{other}`; this janee supports {}",
+                SUPPORTED.join(", ")
+            )),
+        }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Bearer { .. } => "bearer",
+            Self::Basic => "basic",
+            Self::Headers => "headers",
+            Self::Query { .. } => "query",
+        }
+    }
+
+    /// The fixed secret fields of the scheme (`headers` has dynamic `header.<Name>` fields).
+    pub fn fields(&self) -> &'static [FieldSpec] {
+        match self {
+            Self::Bearer { .. } | Self::Query { .. } => &[FieldSpec {
+                name: "key",
+                label: "API key or token",
+            }],
+            Self::Basic => &[
+                FieldSpec {
+                    name: "username",
+                    label: "username",
+                },
+                FieldSpec {
+                    name: "password",
+                    label: "password",
+                },
+            ],
+            Self::Headers => &[],
+        }
+    }
+
+    /// Say what is missing from `fields`, if anything.
+    pub fn missing_fields(&self, fields: &SecretFields) -> Vec<String> {
+        let mut missing: Vec<String> = self
+            .fields()
+            .iter()
+            .filter(|f| fields.get(f.name).is_none_or(Secret::is_empty))
+            .map(|f| f.name.to_string())
+            .collect();
+        if matches!(self, Self::Headers) && !fields.names().any(|n| n.starts_with(HEADER_PREFIX)) {
+            missing.push("header.<Name> (at least one header)".into());
+        }
+        missing
+    }
+
+    /// Header names this scheme sets; agents may not supply them.
+    pub fn header_names(&self, fields: &SecretFields) -> Vec<String> {
+        match self {
+            Self::Bearer { .. } | Self::Basic => vec!["authorization".into()],
+            Self::Headers => fields
+                .names()
+                .filter_map(|n| n.strip_prefix(HEADER_PREFIX))
+                .map(str::to_ascii_lowercase)
+                .collect(),
+            Self::Query { .. } => Vec::new(),
+        }
+    }
+
+    /// The values to scrub from anything returned to the agent: every field, and for basic auth
+    /// the encoded `username:password` pair too.
+    pub fn scrub_values(&self, fields: &SecretFields) -> Vec<Secret> {
+        // A basic-auth username is an identifier, often short: the password and the encoded
+        // pair are what must not come back.
+        let mut out: Vec<Secret> = fields
+            .iter()
+            .filter(|(k, _)| !(matches!(self, Self::Basic) && *k == "username"))
+            .map(|(_, v)| v.clone())
+            .collect();
+        if let Self::Basic = self {
+            if let Some(pair) = basic_pair(fields) {
+                out.push(pair);
+            }
+        }
+        out
+    }
+
+    /// The credential as (header name, header value) pairs and query parameters.
+    pub fn credential(&self, fields: &SecretFields) -> Credential {
+        let mut c = Credential::default();
+        match self {
+            Self::Bearer { scheme } => {
+                if let Some(key) = fields.get("key") {
+                    c.headers.push((
+                        "authorization".into(),
+                        Secret::new(format!("{scheme} {}", key.expose())),
+                    ));
+                }
+            }
+            Self::Basic => {
+                if let Some(pair) = basic_pair(fields) {
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(pair.expose());
+                    c.headers.push((
+                        "authorization".into(),
+                        Secret::new(format!("Basic {encoded}")),
+                    ));
+                }
+            }
+            Self::Headers => {
+                for (name, value) in fields.iter() {
+                    if let Some(h) = name.strip_prefix(HEADER_PREFIX) {
+                        c.headers.push((h.to_string(), value.clone()));
+                    }
+                }
+            }
+            Self::Query { param } => {
+                if let Some(key) = fields.get("key") {
+                    c.query.push((param.clone(), key.clone()));
+                }
+            }
+        }
+        c
+    }
+}
+
+fn basic_pair(fields: &SecretFields) -> Option<Secret> {
+    let user = fields.get("username")?;
+    let pass = fields.get("password")?;
+    Some(Secret::new(format!("{}:{}", user.expose(), pass.expose())))
+}
+
+/// What one request carries to prove itself to the upstream.
+#[derive(Debug, Default)]
+pub struct Credential {
+    pub headers: Vec<(String, Secret)>,
+    pub query: Vec<(String, Secret)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(kind: &str) -> RawAuth {
+        RawAuth {
+            kind: kind.into(),
+            param: None,
+            scheme: None,
+        }
+    }
+
+    #[test]
+    fn basic_is_rfc7617_not_bearer() {
+        let mut f = SecretFields::new();
+        f.insert("username", Secret::new("Aladdin"));
+        f.insert("password", Secret::new("open sesame"));
+        let c = AuthKind::Basic.credential(&f);
+        assert_eq!(c.headers.len(), 1);
+        // RFC 7617 section 2 example.
+        assert_eq!(
+            c.headers[0].1.expose(),
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+    }
+
+    #[test]
+    fn parses_supported_types_and_refuses_others() {
+        assert_eq!(
+            AuthKind::from_raw(&raw("bearer")).unwrap(),
+            AuthKind::Bearer {
+                scheme: "Bearer".into()
+            }
+        );
+        assert!(AuthKind::from_raw(&raw("query")).is_err());
+        let e = AuthKind::from_raw(&raw("kerberos")).unwrap_err();
+        assert!(e.contains("bearer, basic, headers, query"), "{e}");
+    }
+
+    #[test]
+    fn missing_fields_are_named() {
+        let f = SecretFields::new();
+        assert_eq!(
+            AuthKind::Basic.missing_fields(&f),
+            vec!["username", "password"]
+        );
+        assert_eq!(AuthKind::Headers.missing_fields(&f).len(), 1);
+    }
+}

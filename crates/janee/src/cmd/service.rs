@@ -1,0 +1,338 @@
+//! `janee add` and `janee remove`.
+
+use anyhow::{Result, bail};
+use indexmap::IndexMap;
+use janee_vault::{Secret, SecretFields};
+use serde_json::json;
+
+use super::{
+    interactive, print_json, prompt_line, prompt_secret, require_init, secret_from_env,
+    secret_from_stdin, split_pair, usage, warn,
+};
+use crate::auth::{AuthKind, HEADER_PREFIX};
+use crate::cli::{AddArgs, RemoveArgs};
+use crate::config::BaseUrl;
+use crate::config::raw::{Mode, RawAuth, RawCapability, RawService};
+use crate::duration::{ConfigDuration, parse_duration};
+use crate::home::Home;
+use crate::names::ServiceName;
+
+pub fn add(home: &Home, args: AddArgs) -> Result<()> {
+    let tty = interactive();
+    require_init(home)?;
+    let name = match (&args.name, tty) {
+        (Some(n), _) => n.clone(),
+        (None, true) => prompt_line("Service name", None)?,
+        (None, false) => {
+            return Err(usage(
+                "missing the service NAME: janee add NAME --url URL ...",
+            ));
+        }
+    };
+    let name = ServiceName::new(name).map_err(|e| usage(e.to_string()))?;
+    check_exec_flags(&args)?;
+
+    let url = match (&args.url, tty) {
+        (Some(u), _) => u.clone(),
+        (None, true) => prompt_line("Base URL", None)?,
+        (None, false) => {
+            return Err(usage(
+                "missing --url (the API's base URL, e.g. https://api.example.com)",
+            ));
+        }
+    };
+    BaseUrl::parse(&url, args.allow_http).map_err(|m| usage(format!("--url: {m}")))?;
+
+    let kind = match &args.auth_type {
+        Some(k) => k.clone(),
+        None if args.username.is_some()
+            || args.username_from_env.is_some()
+            || args.password_from_env.is_some() =>
+        {
+            "basic".into()
+        }
+        None if !args.header.is_empty() || !args.header_from_env.is_empty() => "headers".into(),
+        None if args.param.is_some() => "query".into(),
+        None if tty => prompt_line("Auth type (bearer, basic, headers, query)", Some("bearer"))?,
+        None => "bearer".into(),
+    };
+    let raw_auth = RawAuth {
+        kind,
+        param: args.param.clone(),
+        scheme: args.scheme.clone(),
+    };
+    let auth = AuthKind::from_raw(&raw_auth).map_err(|m| usage(format!("--auth-type: {m}")))?;
+    let fields = collect_fields(&auth, &args, tty)?;
+    for (field, value) in fields.iter() {
+        if !(matches!(auth, AuthKind::Basic) && field == "username") {
+            crate::scrub::check_scrubbable(value.expose())
+                .map_err(|e| usage(format!("{field}: {e}")))?;
+        }
+    }
+    if let Some(tp) = &args.test_path {
+        crate::canon::canonicalize(tp).map_err(|e| usage(format!("--test-path: {e}")))?;
+    }
+    let timeout = args
+        .timeout
+        .as_deref()
+        .map(|t| parse_duration(t).map(ConfigDuration::from_duration))
+        .transpose()
+        .map_err(|m| usage(format!("--timeout: {m}")))?;
+
+    let _lock = home.lock()?;
+    let mut config = home.load_config()?.raw;
+    if config.services.contains_key(name.as_str()) {
+        bail!("a service named {name} exists already; remove it first with `janee remove {name}`");
+    }
+    // Unlock before changing anything: a wrong key must leave everything as it was.
+    let mut store = home.open_store(tty)?;
+
+    config.services.insert(
+        name.to_string(),
+        RawService {
+            base_url: url.clone(),
+            auth: raw_auth,
+            test_path: args.test_path.clone(),
+            timeout: if args.exec { None } else { timeout },
+            max_response_bytes: None,
+            allow_http: args.allow_http.then_some(true),
+            ownership: None,
+        },
+    );
+    let capability = if args.no_capability || config.capabilities.items.contains_key(name.as_str())
+    {
+        None
+    } else {
+        let mut cap = RawCapability {
+            service: name.to_string(),
+            ttl: Some(ConfigDuration::from_duration(crate::config::DEFAULT_TTL)),
+            auto_approve: Some(true),
+            ..RawCapability::default()
+        };
+        if args.exec {
+            let mut env = IndexMap::new();
+            for pair in &args.env_map {
+                let (k, v) = split_pair("--env-map", pair)?;
+                env.insert(k.to_string(), v.to_string());
+            }
+            cap.mode = Some(Mode::Exec);
+            cap.allow_commands = Some(args.allow_commands.clone());
+            cap.env = Some(env);
+            cap.work_dir = args.work_dir.clone();
+            cap.timeout = timeout;
+        }
+        config.capabilities.items.insert(name.to_string(), cap);
+        Some(name.to_string())
+    };
+    // Validate the whole new config before writing either file.
+    crate::config::Config::from_raw_edit(&home.config_path(), config.clone())?;
+
+    store.set_service(name.as_str(), &fields)?;
+    store.save()?;
+    home.save_config(config)?;
+
+    let message = match &capability {
+        Some(c) => format!(
+            "Added service {name} ({}) with capability {c}",
+            auth.type_name()
+        ),
+        None => format!("Added service {name} ({})", auth.type_name()),
+    };
+    if args.json {
+        print_json(&json!({
+            "ok": true,
+            "service": name.as_str(),
+            "authType": auth.type_name(),
+            "capability": capability,
+            "fields": fields.names().collect::<Vec<_>>(),
+            "message": message,
+        }))
+    } else {
+        println!("{message}");
+        Ok(())
+    }
+}
+
+fn check_exec_flags(args: &AddArgs) -> Result<()> {
+    if args.exec {
+        if args.allow_commands.is_empty() {
+            return Err(usage(
+                "--exec needs --allow-commands (the executables the agent may run)",
+            ));
+        }
+        if args.no_capability {
+            return Err(usage(
+                "--exec describes the capability; it cannot go with --no-capability",
+            ));
+        }
+    } else if !args.allow_commands.is_empty() || !args.env_map.is_empty() || args.work_dir.is_some()
+    {
+        return Err(usage(
+            "--allow-commands, --env-map and --work-dir go with --exec",
+        ));
+    }
+    Ok(())
+}
+
+/// The key for bearer/query from the flags, stdin or a prompt.
+fn key_field(args: &AddArgs, tty: bool) -> Result<Secret> {
+    if let Some(var) = &args.key_from_env {
+        return secret_from_env(var);
+    }
+    if args.key_stdin {
+        return secret_from_stdin();
+    }
+    if let Some(k) = &args.key {
+        warn(
+            "--key puts the secret in the process list and shell history; prefer --key-from-env VAR",
+        );
+        return Ok(Secret::new(k.clone()));
+    }
+    if tty {
+        return prompt_secret("API key");
+    }
+    Err(usage(
+        "missing the key: give --key-from-env VAR or --key-stdin",
+    ))
+}
+
+fn collect_fields(auth: &AuthKind, args: &AddArgs, tty: bool) -> Result<SecretFields> {
+    let mut fields = SecretFields::new();
+    match auth {
+        AuthKind::Bearer { .. } | AuthKind::Query { .. } => {
+            fields.insert("key", key_field(args, tty)?);
+        }
+        AuthKind::Basic => {
+            let user = if let Some(u) = &args.username {
+                Secret::new(u.clone())
+            } else if let Some(var) = &args.username_from_env {
+                secret_from_env(var)?
+            } else if tty {
+                Secret::new(prompt_line("Username", None)?)
+            } else {
+                return Err(usage(
+                    "basic auth needs --username or --username-from-env VAR",
+                ));
+            };
+            let pass = if let Some(var) = &args.password_from_env {
+                secret_from_env(var)?
+            } else if args.key_stdin {
+                secret_from_stdin()?
+            } else if tty {
+                prompt_secret("Password")?
+            } else {
+                return Err(usage(
+                    "basic auth needs --password-from-env VAR (or --key-stdin)",
+                ));
+            };
+            fields.insert("username", user);
+            fields.insert("password", pass);
+        }
+        AuthKind::Headers => {
+            for pair in &args.header_from_env {
+                let (h, var) = split_pair("--header-from-env", pair)?;
+                fields.insert(
+                    format!("{HEADER_PREFIX}{}", header_name(h)?),
+                    secret_from_env(var)?,
+                );
+            }
+            if !args.header.is_empty() {
+                warn(
+                    "--header puts the secret in the process list; prefer --header-from-env NAME=VAR",
+                );
+            }
+            for pair in &args.header {
+                let (h, v) = split_pair("--header", pair)?;
+                fields.insert(
+                    format!("{HEADER_PREFIX}{}", header_name(h)?),
+                    Secret::new(v),
+                );
+            }
+            if fields.is_empty() {
+                if tty {
+                    let h = prompt_line("Header name", Some("X-Api-Key"))?;
+                    fields.insert(
+                        format!("{HEADER_PREFIX}{}", header_name(&h)?),
+                        prompt_secret("Header value")?,
+                    );
+                } else {
+                    return Err(usage(
+                        "auth type headers needs --header-from-env NAME=VAR (repeatable)",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(fields)
+}
+
+fn header_name(h: &str) -> Result<String> {
+    let ok = !h.is_empty()
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !ok {
+        return Err(usage(format!(
+            "invalid header name {:?}",
+            super::shorten(h)
+        )));
+    }
+    if crate::headers::is_forbidden_for_credentials(h) {
+        return Err(usage(format!("{h} cannot carry a credential")));
+    }
+    Ok(h.to_string())
+}
+
+pub fn remove(home: &Home, args: RemoveArgs) -> Result<()> {
+    require_init(home)?;
+    let tty = interactive();
+    let _lock = home.lock()?;
+    let mut config = home.load_config()?.raw;
+    if !config.services.contains_key(&args.name) {
+        bail!(
+            "no service named {:?}; `janee list` shows the services",
+            super::shorten(&args.name)
+        );
+    }
+    let caps: Vec<String> = config
+        .capabilities
+        .items
+        .iter()
+        .filter(|(_, c)| c.service == args.name)
+        .map(|(n, _)| n.clone())
+        .collect();
+    if tty && !args.yes {
+        let extra = if caps.is_empty() {
+            String::new()
+        } else {
+            format!(" and capabilities {}", caps.join(", "))
+        };
+        if !super::confirm(&format!(
+            "Remove service {}{extra} and its secrets?",
+            args.name
+        ))? {
+            bail!("cancelled; nothing was removed");
+        }
+    }
+    let mut store = home.open_store(tty)?;
+    store.remove_service(&args.name);
+    config.services.shift_remove(&args.name);
+    for c in &caps {
+        config.capabilities.items.shift_remove(c);
+    }
+    store.save()?;
+    home.save_config(config)?;
+    if args.json {
+        print_json(&json!({"ok": true, "service": args.name, "removedCapabilities": caps}))
+    } else {
+        println!(
+            "Removed service {}{}",
+            args.name,
+            if caps.is_empty() {
+                String::new()
+            } else {
+                format!(" and capabilities {}", caps.join(", "))
+            }
+        );
+        Ok(())
+    }
+}
