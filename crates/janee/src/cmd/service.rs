@@ -19,7 +19,6 @@ use crate::names::ServiceName;
 
 pub fn add(home: &Home, args: AddArgs) -> Result<()> {
     let tty = interactive();
-    require_init(home)?;
     let name = match (&args.name, tty) {
         (Some(n), _) => n.clone(),
         (None, true) => prompt_line("Service name", None)?,
@@ -42,6 +41,7 @@ pub fn add(home: &Home, args: AddArgs) -> Result<()> {
         }
     };
     BaseUrl::parse(&url, args.allow_http).map_err(|m| usage(format!("--url: {m}")))?;
+    require_init(home)?;
 
     let kind = match &args.auth_type {
         Some(k) => k.clone(),
