@@ -180,10 +180,8 @@ pub(crate) fn unlock(
                 check,
             );
         }
-        if let Some(prompt) = &inputs.prompt {
-            if let Some(pass) = prompt() {
-                return verify(derive(&pass)?, KeySource::Prompt, "passphrase", path, check);
-            }
+        if let Some(pass) = inputs.prompt.as_ref().and_then(|prompt| prompt()) {
+            return verify(derive(&pass)?, KeySource::Prompt, "passphrase", path, check);
         }
         tried.push("JANEE_PASSPHRASE (not set, and no terminal to ask on)".to_string());
     }

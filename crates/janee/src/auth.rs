@@ -145,10 +145,10 @@ impl AuthKind {
             .filter(|(k, _)| !(matches!(self, Self::Basic) && *k == "username"))
             .map(|(_, v)| v.clone())
             .collect();
-        if let Self::Basic = self {
-            if let Some(pair) = basic_pair(fields) {
-                out.push(pair);
-            }
+        if let Self::Basic = self
+            && let Some(pair) = basic_pair(fields)
+        {
+            out.push(pair);
         }
         out
     }

@@ -38,6 +38,75 @@ pub enum Command {
     Import(ImportCommand),
     /// Check the home, the key, the config and every service
     Doctor(JsonFlag),
+    /// Serve MCP to agents (stdio by default, or Streamable HTTP)
+    Serve(ServeArgs),
+    /// Show the audit log
+    Logs(LogsArgs),
+    /// Check the audit log's MAC chain
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// A self-contained walkthrough on a throwaway home and a local upstream
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// stdio or http
+    #[arg(short = 't', long, default_value = "stdio")]
+    pub transport: String,
+    /// HTTP port (default: server.port in config.yaml, else 9119; 0 picks a free port)
+    #[arg(short = 'p', long)]
+    pub port: Option<u16>,
+    /// HTTP bind address (default: server.host, else 127.0.0.1)
+    #[arg(long)]
+    pub host: Option<String>,
+    /// stdio: the agent this connection speaks for
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
+    /// HTTP: accept callers without an agent token (they match no allowedAgents)
+    #[arg(long)]
+    pub allow_anonymous: bool,
+    /// HTTP: serve without MCP sessions (each request stands alone; JSON responses)
+    #[arg(long)]
+    pub stateless: bool,
+    /// HTTP: another Host name to accept (repeatable), e.g. when behind a reverse proxy
+    #[arg(long, value_name = "HOST")]
+    pub allowed_host: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Keep printing new records
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Print JSON lines
+    #[arg(long)]
+    pub json: bool,
+    /// Only this agent
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Only this capability
+    #[arg(long)]
+    pub capability: Option<String>,
+    /// Only records newer than this (30m, 1h, 7d)
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+    /// Only the last N records
+    #[arg(short = 'n', long, value_name = "N")]
+    pub lines: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify every line's MAC and the chain; report the first edited, removed or reordered line
+    Verify(JsonFlag),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the throwaway home and print its path
+    #[arg(long)]
+    pub keep: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,11 +1,14 @@
 //! One file per subcommand. `anyhow` lives here and in `main`; library modules use typed errors.
 
 pub mod agent;
+pub mod audit;
 pub mod cap;
+pub mod demo;
 pub mod doctor;
 pub mod import;
 pub mod init;
 pub mod list;
+pub mod serve;
 pub mod service;
 
 use std::io::{IsTerminal, Read, Write};
@@ -14,7 +17,7 @@ use anyhow::{Context, Result};
 use janee_vault::Secret;
 use zeroize::Zeroizing;
 
-use crate::cli::{AgentCommand, CapCommand, Cli, Command, ImportCommand};
+use crate::cli::{AgentCommand, AuditCommand, CapCommand, Cli, Command, ImportCommand};
 use crate::home::Home;
 
 /// A mistake in how the command was called: exit code 2.
@@ -43,6 +46,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Import(ImportCommand::Janee(a)) => import::janee(&home, a),
         Command::Import(ImportCommand::Dotenv(a)) => import::dotenv(&home, a),
         Command::Doctor(a) => doctor::run(&home, a.json),
+        Command::Serve(a) => serve::run(home, a),
+        Command::Logs(a) => audit::logs(&home, a),
+        Command::Audit(AuditCommand::Verify(a)) => audit::verify(&home, a.json),
+        Command::Demo(a) => demo::run(a),
     }
 }
 

@@ -14,6 +14,10 @@
 //! - [`headers`]: which agent-supplied headers may pass.
 //! - [`scrub`]: streaming removal of secrets and their encodings.
 //! - [`token`]: agent tokens.
+//! - [`policy`], [`exec_policy`]: the one decision function every entry point uses.
+//! - [`proxy`]: carrying out an allowed HTTP request.
+//! - [`mcp`], [`server`], [`state`]: the MCP tools, the stdio and HTTP transports, the
+//!   reloadable snapshot of config and secrets.
 //! - [`audit`]: the chained-MAC audit log.
 //!
 //! Secret material at rest is handled by the `janee-vault` crate.
@@ -30,8 +34,14 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod duration;
+pub mod exec_policy;
 pub mod headers;
 pub mod home;
+pub mod mcp;
 pub mod names;
+pub mod policy;
+pub mod proxy;
 pub mod scrub;
+pub mod server;
+pub mod state;
 pub mod token;

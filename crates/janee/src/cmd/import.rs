@@ -143,14 +143,13 @@ pub fn janee(home: &Home, args: ImportJaneeArgs) -> Result<()> {
             }
         }
     }
-    if raw.server.default_access.is_none() {
-        if let Some(a) = old
+    if raw.server.default_access.is_none()
+        && let Some(a) = old
             .get("server")
             .and_then(|s| s.get("defaultAccess"))
             .cloned()
-        {
-            raw.server.default_access = serde_yaml_ng::from_value(a).ok();
-        }
+    {
+        raw.server.default_access = serde_yaml_ng::from_value(a).ok();
     }
     crate::config::Config::from_raw_edit(&home.config_path(), raw.clone())
         .context("the imported config does not validate; nothing was changed")?;
@@ -405,11 +404,11 @@ pub fn dotenv(home: &Home, args: ImportDotenvArgs) -> Result<()> {
             skipped.push((var.clone(), "empty value".into()));
             continue;
         }
-        if let Err(e) = crate::scrub::check_scrubbable(value) {
-            if field != "username" {
-                skipped.push((var.clone(), e.to_string()));
-                continue;
-            }
+        if let Err(e) = crate::scrub::check_scrubbable(value)
+            && field != "username"
+        {
+            skipped.push((var.clone(), e.to_string()));
+            continue;
         }
         let entry = match changed.get_mut(&svc) {
             Some(e) => e,

@@ -89,13 +89,13 @@ pub fn run(home: &Home, args: InitArgs) -> Result<()> {
 
     let keyring_copy = (custody == Custody::Keyring).then(|| MasterKey::from_bytes_copy(&key));
     let store = Store::create(&store_path, key, custody, kdf, key_file)?;
-    if let Some(k) = keyring_copy {
-        if let Err(why) = keyring_set(&store.header().store_id, &k) {
-            let _ = std::fs::remove_file(&store_path);
-            bail!(
-                "could not keep the master key in the OS keyring ({why}); nothing was created. Set JANEE_PASSPHRASE instead"
-            );
-        }
+    if let Some(k) = keyring_copy
+        && let Err(why) = keyring_set(&store.header().store_id, &k)
+    {
+        let _ = std::fs::remove_file(&store_path);
+        bail!(
+            "could not keep the master key in the OS keyring ({why}); nothing was created. Set JANEE_PASSPHRASE instead"
+        );
     }
     if !home.config_path().exists() {
         let raw = RawConfig {

@@ -31,15 +31,26 @@ fn plaintext_secret_in_config_is_refused_with_the_way_out() {
     let out = env.run(&["list"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("config.yaml:6") && err.contains("services.stripe.auth.key"), "{err}");
-    assert!(err.contains("janee import") || err.contains("janee add"), "{err}");
+    assert!(
+        err.contains("config.yaml:6") && err.contains("services.stripe.auth.key"),
+        "{err}"
+    );
+    assert!(
+        err.contains("janee import") || err.contains("janee add"),
+        "{err}"
+    );
     assert!(!err.contains("sk_live_plaintext_999"), "{err}");
 }
 
 #[test]
 fn init_without_any_key_source_lists_the_options_and_creates_nothing() {
     let env = Env::new();
-    let out = env.cmd().env_remove("JANEE_PASSPHRASE").arg("init").output().unwrap();
+    let out = env
+        .cmd()
+        .env_remove("JANEE_PASSPHRASE")
+        .arg("init")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     for option in ["JANEE_PASSPHRASE", "JANEE_MASTER_KEY", "--key-file"] {
@@ -52,24 +63,64 @@ fn init_without_any_key_source_lists_the_options_and_creates_nothing() {
 fn master_key_env_and_key_file_custody() {
     let key = base64::engine::general_purpose::STANDARD.encode([3u8; 32]);
     let env = Env::new();
-    let init = env.cmd().env_remove("JANEE_PASSPHRASE").env("JANEE_MASTER_KEY", &key).args(["init", "--json"]).output().unwrap();
+    let init = env
+        .cmd()
+        .env_remove("JANEE_PASSPHRASE")
+        .env("JANEE_MASTER_KEY", &key)
+        .args(["init", "--json"])
+        .output()
+        .unwrap();
     assert!(init.status.success(), "{}", stderr(&init));
     let v: serde_json::Value = serde_json::from_slice(&init.stdout).unwrap();
     assert_eq!(v["custody"], "master-key");
-    let bad = env.cmd().env_remove("JANEE_PASSPHRASE").env("JANEE_MASTER_KEY", base64::engine::general_purpose::STANDARD.encode([4u8; 32])).arg("doctor").output().unwrap();
+    let bad = env
+        .cmd()
+        .env_remove("JANEE_PASSPHRASE")
+        .env(
+            "JANEE_MASTER_KEY",
+            base64::engine::general_purpose::STANDARD.encode([4u8; 32]),
+        )
+        .arg("doctor")
+        .output()
+        .unwrap();
     assert_eq!(bad.status.code(), Some(1));
-    let none = env.cmd().env_remove("JANEE_PASSPHRASE").args(["agent", "add", "x"]).output().unwrap();
+    let none = env
+        .cmd()
+        .env_remove("JANEE_PASSPHRASE")
+        .args(["agent", "add", "x"])
+        .output()
+        .unwrap();
     assert_eq!(none.status.code(), Some(1));
-    assert!(stderr(&none).contains("no key to unlock"), "{}", stderr(&none));
+    assert!(
+        stderr(&none).contains("no key to unlock"),
+        "{}",
+        stderr(&none)
+    );
 
     let env2 = Env::new();
     let kf = env2.dir.path().join("master.key");
-    let o = env2.cmd().env_remove("JANEE_PASSPHRASE").args(["init", "--key-file", kf.to_str().unwrap()]).output().unwrap();
+    let o = env2
+        .cmd()
+        .env_remove("JANEE_PASSPHRASE")
+        .args(["init", "--key-file", kf.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    let d = env2.cmd().env_remove("JANEE_PASSPHRASE").args(["doctor", "--json"]).output().unwrap();
+    let d = env2
+        .cmd()
+        .env_remove("JANEE_PASSPHRASE")
+        .args(["doctor", "--json"])
+        .output()
+        .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&d.stdout).unwrap();
     assert_eq!(report["ok"], true, "{report:#}");
-    let custody = report["checks"].as_array().unwrap().iter().find(|c| c["check"] == "key-custody").unwrap().clone();
+    let custody = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "key-custody")
+        .unwrap()
+        .clone();
     assert_eq!(custody["status"], "warn", "{custody}");
 }
 
@@ -78,7 +129,10 @@ fn agent_token_is_shown_once_and_stored_only_as_a_hash() {
     let env = Env::init();
     let token = env.ok(&["agent", "add", "claude"]);
     let token = token.trim();
-    assert!(token.starts_with("janee_at_") && !token.contains(' '), "{token}");
+    assert!(
+        token.starts_with("janee_at_") && !token.contains(' '),
+        "{token}"
+    );
     let v = env.json(&["agent", "add", "cursor", "--json"]);
     assert_eq!(v["name"], "cursor");
     let t2 = v["token"].as_str().unwrap().to_string();
@@ -90,20 +144,53 @@ fn agent_token_is_shown_once_and_stored_only_as_a_hash() {
     let again = env.run(&["agent", "add", "claude"]);
     assert_eq!(again.status.code(), Some(1));
     env.ok(&["agent", "remove", "claude"]);
-    let names: Vec<String> = env.json(&["agent", "list", "--json"]).as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap().to_string()).collect();
+    let names: Vec<String> = env
+        .json(&["agent", "list", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(names, vec!["cursor"]);
 }
 
 #[test]
 fn capability_lifecycle_and_bad_rules() {
     let env = Env::init();
-    assert!(env.add_bearer("gh", "https://api.github.com", "ghp_0123456789abcdef").status.success());
-    let v = env.json(&["cap", "add", "gh-read", "--service", "gh", "--allow", "GET /repos/*", "--deny", "* /admin*", "--ttl", "30m", "--requires-reason", "--allowed-agents", "a,b", "--json"]);
+    assert!(
+        env.add_bearer("gh", "https://api.github.com", "ghp_0123456789abcdef")
+            .status
+            .success()
+    );
+    let v = env.json(&[
+        "cap",
+        "add",
+        "gh-read",
+        "--service",
+        "gh",
+        "--allow",
+        "GET /repos/*",
+        "--deny",
+        "* /admin*",
+        "--ttl",
+        "30m",
+        "--requires-reason",
+        "--allowed-agents",
+        "a,b",
+        "--json",
+    ]);
     assert_eq!(v["ttl"], "30m");
     assert_eq!(v["requiresReason"], true);
     assert_eq!(v["rules"]["allow"][0], "GET /repos/*");
     assert_eq!(v["allowedAgents"], serde_json::json!(["a", "b"]));
-    let v = env.json(&["cap", "edit", "gh-read", "--no-requires-reason", "--clear-agents", "--json"]);
+    let v = env.json(&[
+        "cap",
+        "edit",
+        "gh-read",
+        "--no-requires-reason",
+        "--clear-agents",
+        "--json",
+    ]);
     assert_eq!(v["requiresReason"], false);
     assert!(v.get("allowedAgents").is_none());
     let bad = env.run(&["cap", "edit", "gh-read", "--allow", "GET /../admin"]);
@@ -124,7 +211,20 @@ fn capability_lifecycle_and_bad_rules() {
 fn exec_add_creates_an_exec_capability() {
     let env = Env::init();
     let out = env.run_env(
-        &["add", "github", "--url", "https://api.github.com", "--key-from-env", "K", "--exec", "--allow-commands", "gh,git", "--env-map", "GH_TOKEN={{credential}}", "--json"],
+        &[
+            "add",
+            "github",
+            "--url",
+            "https://api.github.com",
+            "--key-from-env",
+            "K",
+            "--exec",
+            "--allow-commands",
+            "gh,git",
+            "--env-map",
+            "GH_TOKEN={{credential}}",
+            "--json",
+        ],
         &[("K", "ghp_0123456789abcdef")],
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -139,7 +239,9 @@ fn exec_add_creates_an_exec_capability() {
 fn legacy_encrypt(key: &[u8; 32], plain: &str) -> String {
     let cipher = aes_gcm::Aes256Gcm::new_from_slice(key).unwrap();
     let iv = [9u8; 12];
-    let ct_tag = cipher.encrypt(aes_gcm::Nonce::from_slice(&iv), plain.as_bytes()).unwrap();
+    let ct_tag = cipher
+        .encrypt(aes_gcm::Nonce::from_slice(&iv), plain.as_bytes())
+        .unwrap();
     let (ct, tag) = ct_tag.split_at(ct_tag.len() - 16);
     let mut blob = iv.to_vec();
     blob.extend_from_slice(tag);
@@ -169,16 +271,37 @@ fn import_a_janee_016_home() {
     });
     std::fs::write(old.join("credentials.json"), creds.to_string()).unwrap();
     let v = env.json(&["import", "janee", old.to_str().unwrap(), "--json"]);
-    assert_eq!(v["services"], serde_json::json!(["stripe", "jira", "hdr"]), "{v:#}");
+    assert_eq!(
+        v["services"],
+        serde_json::json!(["stripe", "jira", "hdr"]),
+        "{v:#}"
+    );
     assert_eq!(v["capabilities"], serde_json::json!(["stripe"]));
-    let skipped: Vec<&str> = v["skipped"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let skipped: Vec<&str> = v["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert!(skipped.contains(&"okx"), "{v:#}");
     let list = env.json(&["list", "--json"]);
-    let jira = list.as_array().unwrap().iter().find(|s| s["name"] == "jira").unwrap();
-    assert_eq!(jira["authType"], "basic", "0.16's 'Basic' bearer key becomes real basic auth");
+    let jira = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "jira")
+        .unwrap();
+    assert_eq!(
+        jira["authType"], "basic",
+        "0.16's 'Basic' bearer key becomes real basic auth"
+    );
     assert_eq!(env.json(&["doctor", "--json"])["ok"], true);
     for (p, b) in all_files(&env.home) {
-        for s in ["sk_live_imported_0001", "hunter2hunter2", "hdr_secret_value_77"] {
+        for s in [
+            "sk_live_imported_0001",
+            "hunter2hunter2",
+            "hdr_secret_value_77",
+        ] {
             assert!(!contains(&b, s), "{} holds {s}", p.display());
         }
     }
@@ -190,17 +313,45 @@ fn import_a_janee_016_home() {
 #[test]
 fn import_dotenv_into_configured_services() {
     let env = Env::init();
-    assert!(env.add_bearer("stripe", "https://api.stripe.com", "sk_old_value_000000").status.success());
-    assert!(env.add_bearer("openai", "https://api.openai.com/v1", "sk_old_value_111111").status.success());
+    assert!(
+        env.add_bearer("stripe", "https://api.stripe.com", "sk_old_value_000000")
+            .status
+            .success()
+    );
+    assert!(
+        env.add_bearer("openai", "https://api.openai.com/v1", "sk_old_value_111111")
+            .status
+            .success()
+    );
     let f = env.dir.path().join(".env");
     std::fs::write(&f, "STRIPE_API_KEY=sk_new_stripe_222222\nexport OPENAI_KEY=\"sk-new-openai-333333\"\nUNRELATED=whatever-value\nTINY=abc\n").unwrap();
-    let v = env.json(&["import", "dotenv", f.to_str().unwrap(), "--json", "--map", "TINY=stripe"]);
-    let imported: Vec<&str> = v["imported"].as_array().unwrap().iter().map(|i| i["variable"].as_str().unwrap()).collect();
+    let v = env.json(&[
+        "import",
+        "dotenv",
+        f.to_str().unwrap(),
+        "--json",
+        "--map",
+        "TINY=stripe",
+    ]);
+    let imported: Vec<&str> = v["imported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["variable"].as_str().unwrap())
+        .collect();
     assert_eq!(imported, vec!["STRIPE_API_KEY", "OPENAI_KEY"], "{v:#}");
-    let skipped: Vec<&str> = v["skipped"].as_array().unwrap().iter().map(|i| i["variable"].as_str().unwrap()).collect();
+    let skipped: Vec<&str> = v["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["variable"].as_str().unwrap())
+        .collect();
     assert_eq!(skipped, vec!["UNRELATED", "TINY"]);
     let text = serde_json::to_string(&v).unwrap();
-    assert!(!text.contains("whatever-value") && !text.contains("sk_new_stripe"), "values never printed");
+    assert!(
+        !text.contains("whatever-value") && !text.contains("sk_new_stripe"),
+        "values never printed"
+    );
 }
 
 #[test]
@@ -208,11 +359,34 @@ fn usage_errors_exit_2_and_operational_errors_exit_1() {
     let env = Env::init();
     assert_eq!(env.run(&["frobnicate"]).status.code(), Some(2));
     assert_eq!(env.run(&["add"]).status.code(), Some(2));
-    assert_eq!(env.run(&["add", "x", "--url", "https://x.example.com"]).status.code(), Some(2));
-    assert_eq!(env.run(&["add", "bad/name", "--url", "https://x.example.com"]).status.code(), Some(2));
-    assert_eq!(env.run(&["remove", "nothing", "--yes"]).status.code(), Some(1));
+    assert_eq!(
+        env.run(&["add", "x", "--url", "https://x.example.com"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        env.run(&["add", "bad/name", "--url", "https://x.example.com"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        env.run(&["remove", "nothing", "--yes"]).status.code(),
+        Some(1)
+    );
     let uninit = Env::new();
-    let o = uninit.run_env(&["add", "x", "--url", "https://x.example.com", "--key-from-env", "K"], &[("K", "0123456789abc")]);
+    let o = uninit.run_env(
+        &[
+            "add",
+            "x",
+            "--url",
+            "https://x.example.com",
+            "--key-from-env",
+            "K",
+        ],
+        &[("K", "0123456789abc")],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("janee init"), "{}", stderr(&o));
 }

@@ -26,39 +26,74 @@ fn after_add_no_file_holds_the_secret_in_plaintext() {
     let files = all_files(&env.home);
     assert!(files.len() >= 2);
     for (path, bytes) in files {
-        assert!(!contains(&bytes, CANARY), "{} holds the secret", path.display());
+        assert!(
+            !contains(&bytes, CANARY),
+            "{} holds the secret",
+            path.display()
+        );
     }
 }
 
 #[test]
 fn wrong_passphrase_fails_with_one_line_and_changes_nothing() {
     let env = Env::init();
-    assert!(env.add_bearer("a", "https://a.example.com", CANARY).status.success());
+    assert!(
+        env.add_bearer("a", "https://a.example.com", CANARY)
+            .status
+            .success()
+    );
     let before = all_files(&env.home);
     for args in [
-        &["add", "b", "--url", "https://b.example.com", "--key-from-env", "K"][..],
+        &[
+            "add",
+            "b",
+            "--url",
+            "https://b.example.com",
+            "--key-from-env",
+            "K",
+        ][..],
         &["remove", "a", "--yes"],
         &["agent", "add", "bot"],
         &["doctor"],
     ] {
-        let out = env.run_env(args, &[("JANEE_PASSPHRASE", "not-the-passphrase"), ("K", CANARY)]);
+        let out = env.run_env(
+            args,
+            &[("JANEE_PASSPHRASE", "not-the-passphrase"), ("K", CANARY)],
+        );
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let err = stderr(&out);
-        assert!(err.contains("wrong passphrase") || args == ["doctor"], "{args:?}: {err}");
+        assert!(
+            err.contains("wrong passphrase") || args == ["doctor"],
+            "{args:?}: {err}"
+        );
         if args != ["doctor"] {
             assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
         }
         assert!(!err.contains(CANARY));
     }
-    assert_eq!(before, all_files(&env.home), "a wrong passphrase changed files");
+    assert_eq!(
+        before,
+        all_files(&env.home),
+        "a wrong passphrase changed files"
+    );
 }
 
 #[test]
 fn a_flipped_byte_in_the_store_is_reported_as_damage_and_nothing_changes() {
     let env = Env::init();
-    assert!(env.add_bearer("a", "https://a.example.com", CANARY).status.success());
+    assert!(
+        env.add_bearer("a", "https://a.example.com", CANARY)
+            .status
+            .success()
+    );
     let original = std::fs::read(env.store_path()).unwrap();
-    for pos in [0, 10, original.len() / 3, original.len() / 2, original.len() - 5] {
+    for pos in [
+        0,
+        10,
+        original.len() / 3,
+        original.len() / 2,
+        original.len() - 5,
+    ] {
         let mut bad = original.clone();
         bad[pos] ^= 0x20;
         std::fs::write(env.store_path(), &bad).unwrap();
@@ -66,7 +101,11 @@ fn a_flipped_byte_in_the_store_is_reported_as_damage_and_nothing_changes() {
         assert_eq!(out.status.code(), Some(1));
         let err = stderr(&out);
         assert!(err.contains("damaged"), "byte {pos}: {err}");
-        assert_eq!(std::fs::read(env.store_path()).unwrap(), bad, "store rewritten");
+        assert_eq!(
+            std::fs::read(env.store_path()).unwrap(),
+            bad,
+            "store rewritten"
+        );
         assert!(!env.run(&["doctor"]).status.success());
     }
 }
@@ -77,7 +116,14 @@ fn ten_concurrent_adds_all_land() {
     let children: Vec<_> = (0..10)
         .map(|i| {
             env.cmd()
-                .args(["add", &format!("svc{i}"), "--url", &format!("https://s{i}.example.com"), "--key-from-env", "K"])
+                .args([
+                    "add",
+                    &format!("svc{i}"),
+                    "--url",
+                    &format!("https://s{i}.example.com"),
+                    "--key-from-env",
+                    "K",
+                ])
                 .env("K", format!("sk_concurrent_{i:04}_abcdef"))
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
@@ -90,7 +136,12 @@ fn ten_concurrent_adds_all_land() {
         assert!(out.status.success(), "{}", stderr(&out));
     }
     let list = env.json(&["list", "--json"]);
-    let names: Vec<&str> = list.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names.len(), 10, "{names:?}");
     for s in list.as_array().unwrap() {
         assert_eq!(s["hasSecret"], true, "{s}");
@@ -105,8 +156,19 @@ fn kill_9_during_writes_leaves_the_old_or_the_new_store() {
     // A big dotenv import rewrites a large store in one go; kill writers at varied moments.
     let mut dotenv = String::new();
     for i in 0..40 {
-        assert!(env.add_bearer(&format!("s{i}"), &format!("https://s{i}.example.com"), &format!("sk_initial_{i:04}_zzzz")).status.success());
-        dotenv.push_str(&format!("S{i}_API_KEY=sk_rotated_{i:04}_{}\n", "x".repeat(2000)));
+        assert!(
+            env.add_bearer(
+                &format!("s{i}"),
+                &format!("https://s{i}.example.com"),
+                &format!("sk_initial_{i:04}_zzzz")
+            )
+            .status
+            .success()
+        );
+        dotenv.push_str(&format!(
+            "S{i}_API_KEY=sk_rotated_{i:04}_{}\n",
+            "x".repeat(2000)
+        ));
     }
     let file = env.dir.path().join("keys.env");
     std::fs::write(&file, dotenv).unwrap();
@@ -123,7 +185,9 @@ fn kill_9_during_writes_leaves_the_old_or_the_new_store() {
         if child.try_wait().unwrap().is_none() {
             killed += 1;
         }
-        let _ = Command::new("kill").args(["-9", &child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-9", &child.id().to_string()])
+            .status();
         let _ = child.wait();
         // The store must open and every service must still have a complete secret.
         let doctor = env.run(&["doctor", "--json"]);
@@ -139,7 +203,10 @@ fn kill_9_during_writes_leaves_the_old_or_the_new_store() {
             std::fs::remove_file(l.path()).unwrap();
         }
     }
-    assert!(killed > 0, "no writer was interrupted; the test proved nothing");
+    assert!(
+        killed > 0,
+        "no writer was interrupted; the test proved nothing"
+    );
 }
 
 #[test]
@@ -148,6 +215,9 @@ fn a_short_secret_is_refused_without_echoing_it() {
     let out = env.add_bearer("a", "https://a.example.com", "abc12");
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("shorter than 8") || err.contains("too short") || err.contains("at least"), "{err}");
+    assert!(
+        err.contains("shorter than 8") || err.contains("too short") || err.contains("at least"),
+        "{err}"
+    );
     assert!(!err.contains("abc12"), "{err}");
 }

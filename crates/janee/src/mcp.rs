@@ -1,0 +1,414 @@
+//! The MCP tools. One handler serves stdio and Streamable HTTP; identity comes from the
+//! transport (bearer token or `--agent`), never from the MCP session.
+
+mod args;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use serde_json::{Value, json};
+
+use crate::audit::{EventKind, Record};
+use crate::config::raw::IdentityMode;
+use crate::policy::{self, Caller, Decision, Denial, IdentitySource, ReasonCode, Request};
+use crate::state::AppState;
+pub use args::{ExecuteArgs, ExplainArgs};
+
+/// The MCP server for one connection (stdio) or one HTTP session.
+#[derive(Clone, Debug)]
+pub struct JaneeMcp {
+    state: AppState,
+    /// The stdio caller, fixed at start-up. Over HTTP the caller comes with each request.
+    fixed: Option<Caller>,
+}
+
+impl JaneeMcp {
+    pub fn new(state: AppState, fixed: Option<Caller>) -> Self {
+        Self { state, fixed }
+    }
+
+    fn caller(&self, ctx: &RequestContext<RoleServer>) -> Result<Caller, ErrorData> {
+        let label = ctx.client_info().map(|i| i.name.to_string());
+        let from_http = ctx
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|p| p.extensions.get::<Caller>())
+            .cloned();
+        let mut caller = from_http
+            .or_else(|| self.fixed.clone())
+            .ok_or_else(|| ErrorData::internal_error("no caller identity on this request", None))?;
+        caller.label = label.map(|l| crate::audit::sanitize(&l, 80).into_owned());
+        if self.state.snapshot().config.server.identity == IdentityMode::ClientAsserted
+            && let Some(name) = caller
+                .label
+                .clone()
+                .filter(|n| crate::names::AgentName::new(n.clone()).is_ok())
+        {
+            caller.agent = Some(name);
+            caller.via = IdentitySource::ClientAsserted;
+        }
+        Ok(caller)
+    }
+}
+
+fn text_result(value: &Value, is_error: bool) -> CallToolResponse {
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    let r = if is_error {
+        CallToolResult::error(vec![ContentBlock::text(text)])
+    } else {
+        CallToolResult::success(vec![ContentBlock::text(text)])
+    };
+    r.into()
+}
+
+/// The denial shape of SPEC section 4.
+pub fn denial_json(d: &Denial, capability: &str) -> Value {
+    json!({
+        "error": d.message,
+        "denial": {
+            "reasonCode": d.code,
+            "capability": capability,
+            "nextStep": d.next_step,
+        }
+    })
+}
+
+fn tools() -> Vec<Tool> {
+    vec![
+        Tool::new(
+            "list_services",
+            "List the capabilities you may use: each names a service, its mode (proxy: HTTP via `execute`; exec: commands via `janee_exec`), session TTL, whether a human must approve, whether a reason is required, and the request rules. Call this first.",
+            args::schema::<args::Empty>(),
+        ),
+        Tool::new(
+            "execute",
+            "Make an HTTP request to a service through Janee. Janee adds the credential; you never see it. Give the capability name from list_services, the HTTP method and the path relative to the service's base URL (a query string may follow). Returns {status, headers, body, truncated?}. Secret values are redacted from responses. A refusal comes back as an error with a reasonCode and a nextStep to follow.",
+            args::schema::<ExecuteArgs>(),
+        ),
+        Tool::new(
+            "whoami",
+            "Tell who Janee thinks you are, how that identity was established, and which capabilities you may and may not use.",
+            args::schema::<args::Empty>(),
+        ),
+        Tool::new(
+            "explain_access",
+            "Explain, without making any request, whether a request would be allowed and which check decides it. For proxy capabilities give method and path; for exec capabilities give command.",
+            args::schema::<ExplainArgs>(),
+        ),
+    ]
+}
+
+impl ServerHandler for JaneeMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("janee", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Janee makes authenticated API calls and runs CLI tools for you without revealing credentials. Start with list_services; use execute for proxy capabilities. If a call is refused, read denial.nextStep.",
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(tools()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        tools().into_iter().find(|t| t.name == name)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let caller = self.caller(&context)?;
+        let arguments = Value::Object(request.arguments.unwrap_or_default());
+        match request.name.as_ref() {
+            "list_services" => Ok(self.list_services(&caller)),
+            "whoami" => Ok(self.whoami(&caller)),
+            "execute" => {
+                let a: ExecuteArgs = args::parse(arguments)?;
+                Ok(self.execute(&caller, a).await)
+            }
+            "explain_access" => {
+                let a: ExplainArgs = args::parse(arguments)?;
+                Ok(self.explain(&caller, a))
+            }
+            other => Err(ErrorData::invalid_params(
+                format!(
+                    "unknown tool {:?}",
+                    other.chars().take(64).collect::<String>()
+                ),
+                Some(json!({"field": "name"})),
+            )),
+        }
+    }
+}
+
+impl JaneeMcp {
+    fn list_services(&self, caller: &Caller) -> CallToolResponse {
+        let snap = self.state.snapshot();
+        let list: Vec<Value> = snap
+            .config
+            .capabilities
+            .values()
+            .filter(|c| policy::agent_may_use(&snap.config, caller, c).is_ok())
+            .map(|c| crate::cmd::cap::capability_json(c))
+            .collect();
+        text_result(&Value::Array(list), false)
+    }
+
+    fn whoami(&self, caller: &Caller) -> CallToolResponse {
+        let snap = self.state.snapshot();
+        let (mut ok, mut no) = (Vec::new(), Vec::new());
+        for c in snap.config.capabilities.values() {
+            if policy::agent_may_use(&snap.config, caller, c).is_ok() {
+                ok.push(c.name.as_str());
+            } else {
+                no.push(c.name.as_str());
+            }
+        }
+        text_result(
+            &json!({
+                "agentId": caller.agent,
+                "identitySource": caller.via,
+                "verified": caller.via == IdentitySource::Token,
+                "how": caller.via.describe(),
+                "clientLabel": caller.label,
+                "defaultAccessPolicy": snap.config.server.default_access,
+                "capabilities": {"accessible": ok, "denied": no},
+            }),
+            false,
+        )
+    }
+
+    fn explain(&self, caller: &Caller, a: ExplainArgs) -> CallToolResponse {
+        let snap = self.state.snapshot();
+        let mut trace = Vec::new();
+        let canonical;
+        let argv: Vec<String>;
+        let decision = match (&a.command, &a.path) {
+            (Some(cmd), _) => {
+                argv = cmd.clone();
+                policy::decide(
+                    &snap.config,
+                    caller,
+                    &a.capability,
+                    &Request::Exec { argv: &argv },
+                    Some("explain"),
+                    Some(&mut trace),
+                )
+            }
+            (None, path) => {
+                let raw = path.as_deref().unwrap_or("/");
+                match crate::canon::canonicalize(raw) {
+                    Ok(p) => {
+                        canonical = p;
+                        let method = a.method.as_deref().unwrap_or("GET");
+                        policy::decide(
+                            &snap.config,
+                            caller,
+                            &a.capability,
+                            &Request::Proxy {
+                                method,
+                                path: &canonical,
+                            },
+                            Some("explain"),
+                            Some(&mut trace),
+                        )
+                    }
+                    Err(e) => Decision::Deny(Denial {
+                        code: ReasonCode::InvalidRequest,
+                        message: format!("path refused: {e}"),
+                        next_step: "send a plain path under the service's base URL".into(),
+                        rule: None,
+                    }),
+                }
+            }
+        };
+        let mut out = json!({
+            "agent": caller.agent,
+            "capability": a.capability,
+            "allowed": matches!(decision, Decision::Allow { .. }),
+            "trace": trace,
+            "note": "reason checks are evaluated as if a reason were given",
+        });
+        if let (Decision::Deny(d), Some(o)) = (&decision, out.as_object_mut()) {
+            o.insert("reasonCode".into(), json!(d.code));
+            o.insert("nextStep".into(), json!(d.next_step));
+        }
+        text_result(&out, false)
+    }
+
+    async fn execute(&self, caller: &Caller, a: ExecuteArgs) -> CallToolResponse {
+        let started = Instant::now();
+        let snap = self.state.snapshot();
+        let method = a.method.to_ascii_uppercase();
+        let mut rec = Record::new(EventKind::Call);
+        rec.agent = caller.agent.clone();
+        rec.agent_verified_by = serde_json::to_value(caller.via)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string));
+        rec.label = caller.label.clone();
+        rec.capability = Some(a.capability.clone());
+        rec.method = Some(method.clone());
+        rec.reason = a.reason.clone();
+
+        let outcome = self
+            .execute_inner(caller, &a, &method, &snap, &mut rec)
+            .await;
+        rec.duration_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+        let response = match outcome {
+            Ok(resp) => {
+                rec.decision = Some(crate::audit::Decision::Allow);
+                rec.status = Some(resp.status);
+                rec.bytes_out = Some(resp.bytes_in);
+                rec.scrub_hits = Some(resp.scrub_hits as u64);
+                text_result(&serde_json::to_value(&resp).unwrap_or_default(), false)
+            }
+            Err(Failure::Denied(d)) => {
+                rec.decision = Some(crate::audit::Decision::Deny);
+                rec.reason_code = serde_json::to_value(d.code)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string));
+                rec.rule = d.rule.clone();
+                rec.event = EventKind::Denied;
+                text_result(&denial_json(&d, &a.capability), true)
+            }
+            Err(Failure::Upstream(e)) => {
+                rec.decision = Some(crate::audit::Decision::Allow);
+                rec.error = Some(e.to_string());
+                text_result(
+                    &json!({"error": e.to_string(), "service": e.service, "denial": null}),
+                    true,
+                )
+            }
+        };
+        // The record is written before the response returns.
+        if let Err(e) = self.state.audit().append(rec).await {
+            tracing::error!("audit write failed: {e}");
+            return text_result(
+                &json!({"error": "Janee could not write its audit log; the call result is withheld"}),
+                true,
+            );
+        }
+        response
+    }
+
+    async fn execute_inner(
+        &self,
+        caller: &Caller,
+        a: &ExecuteArgs,
+        method: &str,
+        snap: &Arc<crate::state::Snapshot>,
+        rec: &mut Record,
+    ) -> Result<crate::proxy::Response, Failure> {
+        let invalid = |message: String, next: &str| {
+            Failure::Denied(Denial {
+                code: ReasonCode::InvalidRequest,
+                message,
+                next_step: next.to_string(),
+                rule: None,
+            })
+        };
+        if !crate::proxy::METHODS.contains(&method) {
+            return Err(invalid(
+                format!(
+                    "method {:?} is not supported",
+                    method.chars().take(16).collect::<String>()
+                ),
+                "use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS",
+            ));
+        }
+        let path = crate::canon::canonicalize(&a.path).map_err(|e| {
+            rec.path = Some(a.path.clone());
+            invalid(format!("path refused: {e}"), "send a plain path relative to the service's base URL, without encoded slashes or dot segments")
+        })?;
+        rec.path = Some(path.as_str().to_string());
+        let decision = policy::decide(
+            &snap.config,
+            caller,
+            &a.capability,
+            &Request::Proxy {
+                method,
+                path: &path,
+            },
+            a.reason.as_deref(),
+            None,
+        );
+        let rule = match decision {
+            Decision::Deny(d) => return Err(Failure::Denied(d)),
+            Decision::Allow { rule } => rule,
+        };
+        rec.rule = rule;
+        let cap = snap
+            .config
+            .capability(&a.capability)
+            .ok_or_else(|| invalid("capability vanished".into(), "retry"))?;
+        let service = snap
+            .config
+            .service(cap.service.as_str())
+            .ok_or_else(|| invalid("service vanished".into(), "retry"))?;
+        rec.service = Some(service.name.to_string());
+        let secrets = snap.secrets.get(service.name.as_str()).ok_or_else(|| {
+            Failure::Upstream(crate::proxy::UpstreamError {
+                service: service.name.to_string(),
+                reason: "no credential is stored for this service; the human must run `janee add` or `janee doctor`".into(),
+            })
+        })?;
+        let mut headers = Vec::new();
+        for (k, v) in a.headers.iter().flatten() {
+            if let Some(why) = crate::headers::agent_header_refusal(k, v, &secrets.scheme_headers) {
+                return Err(invalid(
+                    format!(
+                        "header {:?} may not be set by an agent: {why}",
+                        k.chars().take(64).collect::<String>()
+                    ),
+                    "remove that header; Janee adds the credential itself",
+                ));
+            }
+            headers.push((k.clone(), v.clone()));
+        }
+        if let Some(q) = path.query() {
+            for (k, _) in secrets.credential(service).query {
+                if q.split('&')
+                    .any(|kv| kv.split('=').next() == Some(k.as_str()))
+                {
+                    return Err(invalid(
+                        format!("query parameter {k} is set by Janee"),
+                        "remove it from the path",
+                    ));
+                }
+            }
+        }
+        let max = cap.max_response_bytes.unwrap_or(service.max_response_bytes);
+        crate::proxy::send(
+            self.state.http(),
+            service,
+            secrets,
+            crate::proxy::Outgoing {
+                method,
+                path: &path,
+                headers: &headers,
+                body: a.body.as_deref(),
+                max_response_bytes: max,
+            },
+        )
+        .await
+        .map_err(Failure::Upstream)
+    }
+}
+
+enum Failure {
+    Denied(Denial),
+    Upstream(crate::proxy::UpstreamError),
+}

@@ -1,0 +1,210 @@
+//! Carry out an allowed HTTP request: the canonical path on the service's origin, the credential
+//! injected, agent headers filtered, no redirects followed, the response capped and scrubbed.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::canon::CanonicalPath;
+use crate::config::Service;
+use crate::scrub::Patterns;
+use crate::state::ServiceSecrets;
+
+pub const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// Response headers never passed back to the agent.
+const DROP_RESPONSE_HEADERS: &[&str] = &[
+    "set-cookie",
+    "set-cookie2",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "proxy-authenticate",
+    "trailer",
+    "upgrade",
+];
+
+#[derive(Debug)]
+pub struct Outgoing<'a> {
+    pub method: &'a str,
+    pub path: &'a CanonicalPath,
+    pub headers: &'a [(String, String)],
+    pub body: Option<&'a str>,
+    pub max_response_bytes: u64,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct Response {
+    pub status: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+    #[serde(skip)]
+    pub scrub_hits: usize,
+    #[serde(skip)]
+    pub bytes_in: u64,
+}
+
+/// Why the upstream call failed: names the service, never a secret or the full URL.
+#[derive(Debug, thiserror::Error)]
+#[error("upstream {service}: {reason}")]
+pub struct UpstreamError {
+    pub service: String,
+    pub reason: String,
+}
+
+/// The request exactly as it will be sent, for checks and tests.
+pub fn target_url(service: &Service, path: &CanonicalPath) -> String {
+    format!(
+        "{}{}",
+        service.base.origin(),
+        path.wire_path(service.base.base_path())
+    )
+}
+
+pub async fn send(
+    client: &reqwest::Client,
+    service: &Service,
+    secrets: &ServiceSecrets,
+    req: Outgoing<'_>,
+) -> Result<Response, UpstreamError> {
+    let fail = |reason: String| UpstreamError {
+        service: service.name.to_string(),
+        reason: secrets.patterns.scrub_str(&reason).0,
+    };
+    let method = reqwest::Method::from_bytes(req.method.as_bytes())
+        .map_err(|_| fail(format!("invalid method {:?}", req.method)))?;
+    let mut url = url::Url::parse(&target_url(service, req.path))
+        .map_err(|e| fail(format!("could not form the URL: {e}")))?;
+    let credential = secrets.credential(service);
+    if !credential.query.is_empty() {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in &credential.query {
+            q.append_pair(k, v.expose());
+        }
+    }
+    let mut headers = HeaderMap::new();
+    for (k, v) in req.headers {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| fail(format!("invalid header name {k:?}")))?;
+        let value =
+            HeaderValue::from_str(v).map_err(|_| fail(format!("invalid value for header {k}")))?;
+        headers.append(name, value);
+    }
+    for (k, v) in &credential.headers {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| fail("invalid credential header name".into()))?;
+        let mut value = HeaderValue::from_str(v.expose()).map_err(|_| {
+            fail(format!(
+                "the stored credential for header {k} is not a valid header value"
+            ))
+        })?;
+        value.set_sensitive(true);
+        headers.insert(name, value);
+    }
+    if req.body.is_some() && !headers.contains_key(reqwest::header::CONTENT_TYPE) {
+        headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    let mut builder = client
+        .request(method, url)
+        .headers(headers)
+        .timeout(service.timeout);
+    if let Some(b) = req.body {
+        builder = builder.body(b.to_string());
+    }
+    let mut resp = builder
+        .send()
+        .await
+        .map_err(|e| fail(describe(&e, service.timeout)))?;
+
+    let status = resp.status().as_u16();
+    let mut out_headers = BTreeMap::new();
+    let mut hits = 0;
+    for (k, v) in resp.headers() {
+        let name = k.as_str();
+        if DROP_RESPONSE_HEADERS.contains(&name) {
+            continue;
+        }
+        let text = String::from_utf8_lossy(v.as_bytes());
+        let (clean, h) = secrets.patterns.scrub_str(&text);
+        hits += h;
+        out_headers
+            .entry(name.to_string())
+            .and_modify(|e: &mut String| {
+                e.push_str(", ");
+                e.push_str(&clean);
+            })
+            .or_insert(clean);
+    }
+
+    let cap = req.max_response_bytes;
+    let mut stream = secrets.patterns.stream();
+    let mut body = Vec::new();
+    let mut read: u64 = 0;
+    let mut truncated = false;
+    loop {
+        let chunk = match resp.chunk().await {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(fail(format!(
+                    "reading the response failed: {}",
+                    describe(&e, service.timeout)
+                )));
+            }
+        };
+        let room = cap.saturating_sub(read);
+        let take = usize::try_from(room.min(chunk.len() as u64)).unwrap_or(chunk.len());
+        read += take as u64;
+        body.extend_from_slice(&stream.push(&chunk[..take]));
+        if take < chunk.len() {
+            truncated = true;
+            break;
+        }
+    }
+    body.extend_from_slice(&stream.finish());
+    hits += stream.hits();
+    Ok(Response {
+        status,
+        headers: out_headers,
+        body: String::from_utf8(body)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        truncated,
+        scrub_hits: hits,
+        bytes_in: read,
+    })
+}
+
+/// A reqwest error in words, without its URL (which may carry a query credential).
+fn describe(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return format!(
+            "no answer within {}",
+            crate::duration::format_duration(timeout)
+        );
+    }
+    if e.is_connect() {
+        return "could not connect".to_string();
+    }
+    let mut msg = String::new();
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg = s.to_string();
+        src = s.source();
+    }
+    if msg.is_empty() {
+        "request failed".into()
+    } else {
+        msg
+    }
+}
+
+/// Scrub arbitrary text with every known secret (errors that may quote upstream text).
+pub fn scrub_text(patterns: &Patterns, text: &str) -> String {
+    patterns.scrub_str(text).0
+}

@@ -1,0 +1,252 @@
+//! `janee serve`: the MCP server over stdio or Streamable HTTP, with graceful shutdown.
+//!
+//! HTTP binds loopback by default, checks `Host` and `Origin` against DNS rebinding, limits the
+//! body size, and requires an agent's bearer token unless started with `--allow-anonymous`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rmcp::ServiceExt;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio_util::sync::CancellationToken;
+
+use crate::audit::{EventKind, Record};
+use crate::mcp::JaneeMcp;
+use crate::policy::{Caller, IdentitySource};
+use crate::state::AppState;
+
+const RELOAD_EVERY: Duration = Duration::from_millis(250);
+
+/// Cancel `token` on SIGINT or SIGTERM.
+pub fn cancel_on_signals(token: CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut term) = signal(SignalKind::terminate()) else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+                _ = token.cancelled() => return,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down");
+        token.cancel();
+    });
+}
+
+async fn record_lifecycle(state: &AppState, kind: EventKind, detail: String) {
+    let mut r = Record::new(kind);
+    r.detail = Some(detail);
+    if let Err(e) = state.audit().append(r).await {
+        tracing::error!("audit write failed: {e}");
+    }
+}
+
+/// Serve MCP on stdin/stdout for one caller.
+pub async fn serve_stdio(state: AppState, caller: Caller) -> anyhow::Result<()> {
+    let ct = state.shutdown_token().clone();
+    cancel_on_signals(ct.clone());
+    state.spawn_reloader(RELOAD_EVERY);
+    record_lifecycle(
+        &state,
+        EventKind::ServerStart,
+        format!("stdio, agent {}", caller.agent_str()),
+    )
+    .await;
+    let handler = JaneeMcp::new(state.clone(), Some(caller));
+    let result = async {
+        let running = handler
+            .serve_with_ct(rmcp::transport::stdio_pipes(), ct.clone())
+            .await?;
+        running.waiting().await?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    ct.cancel();
+    record_lifecycle(&state, EventKind::ServerStop, "stdio".into()).await;
+    state.audit().flush().await?;
+    // A client that closes before initialising is not an error worth a non-zero exit.
+    if let Err(e) = result {
+        tracing::debug!("stdio session ended: {e}");
+    }
+    Ok(())
+}
+
+#[derive(Clone)]
+struct Guard {
+    state: AppState,
+    allowed_hosts: Arc<Vec<String>>,
+    max_body: u64,
+}
+
+fn host_only(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or("");
+    }
+    authority
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or(authority)
+}
+
+async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response {
+    let h = req.headers();
+    let host = h
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let host_name = host_only(host).to_ascii_lowercase();
+    if !g.allowed_hosts.contains(&host_name) {
+        return (
+            StatusCode::FORBIDDEN,
+            "Forbidden: Host header is not allowed (DNS rebinding protection)",
+        )
+            .into_response();
+    }
+    if let Some(origin) = h.get(header::ORIGIN) {
+        let ok = origin
+            .to_str()
+            .ok()
+            .and_then(|o| url::Url::parse(o).ok())
+            .and_then(|u| {
+                u.host_str()
+                    .map(|s| s.trim_matches(['[', ']']).to_ascii_lowercase())
+            })
+            .is_some_and(|oh| g.allowed_hosts.contains(&oh));
+        if !ok {
+            return (
+                StatusCode::FORBIDDEN,
+                "Forbidden: cross-origin requests are not allowed",
+            )
+                .into_response();
+        }
+    }
+    if let Some(len) = h
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > g.max_body
+    {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
+    }
+    let presented = h
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let snap = g.state.snapshot();
+    let caller = match presented.and_then(|t| crate::token::verify(t, &snap.tokens)) {
+        Some(agent) => Caller {
+            agent: Some(agent.to_string()),
+            via: IdentitySource::Token,
+            label: None,
+        },
+        None if presented.is_none() && g.state.options().allow_anonymous => Caller {
+            agent: None,
+            via: IdentitySource::Anonymous,
+            label: None,
+        },
+        None => {
+            let msg = if presented.is_some() {
+                "invalid agent token"
+            } else {
+                "missing agent token: send Authorization: Bearer <token> (create one with `janee agent add NAME`)"
+            };
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer realm=\"janee\"")],
+                msg,
+            )
+                .into_response();
+        }
+    };
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    pub host: String,
+    pub port: u16,
+    pub stateless: bool,
+    pub extra_hosts: Vec<String>,
+}
+
+/// Bind and serve MCP over Streamable HTTP until shutdown. Prints the bound address on stderr.
+pub async fn serve_http(state: AppState, opts: HttpOptions) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind((opts.host.as_str(), opts.port))
+        .await
+        .map_err(|e| anyhow::anyhow!("could not listen on {}:{}: {e}", opts.host, opts.port))?;
+    let addr = listener.local_addr()?;
+    serve_http_on(state, listener, addr, opts).await
+}
+
+pub async fn serve_http_on(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+    opts: HttpOptions,
+) -> anyhow::Result<()> {
+    let ct = state.shutdown_token().clone();
+    cancel_on_signals(ct.clone());
+    state.spawn_reloader(RELOAD_EVERY);
+    let snap = state.snapshot();
+    let max_body = snap.config.server.max_request_bytes;
+    let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    hosts.push(
+        host_only(&opts.host)
+            .trim_matches(['[', ']'])
+            .to_ascii_lowercase(),
+    );
+    hosts.extend(opts.extra_hosts.iter().map(|h| h.to_ascii_lowercase()));
+    let rmcp_hosts = hosts.clone();
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(!opts.stateless)
+        .with_json_response(opts.stateless)
+        .with_allowed_hosts(rmcp_hosts)
+        .with_max_request_body_bytes(usize::try_from(max_body).unwrap_or(usize::MAX))
+        .with_cancellation_token(ct.child_token());
+    let factory_state = state.clone();
+    let mcp = StreamableHttpService::new(
+        move || Ok(JaneeMcp::new(factory_state.clone(), None)),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    let guard_state = Guard {
+        state: state.clone(),
+        allowed_hosts: Arc::new(hosts),
+        max_body,
+    };
+    let app = axum::Router::new()
+        .nest_service("/mcp", mcp)
+        .layer(axum::middleware::from_fn_with_state(guard_state, guard))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"ok": true, "mode": "server"})) }),
+        );
+    eprintln!("janee: serving MCP on http://{addr}/mcp");
+    record_lifecycle(&state, EventKind::ServerStart, format!("http {addr}")).await;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(ct.clone().cancelled_owned())
+        .await?;
+    record_lifecycle(&state, EventKind::ServerStop, format!("http {addr}")).await;
+    state.audit().flush().await?;
+    Ok(())
+}
