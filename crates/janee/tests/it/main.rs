@@ -3,6 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod e2e;
+mod harness;
 mod snapshots;
 mod store;
+mod threats;
 mod util;

@@ -1,0 +1,1 @@
+//! End-to-end tests through MCP clients this project did not write.

@@ -1,0 +1,1 @@
+//! A running `janee serve` and a loopback upstream, for server tests.

@@ -1,0 +1,1 @@
+//! THREATS.md classes against the real server.
