@@ -133,7 +133,7 @@ pub struct InitArgs {
 pub struct AddArgs {
     /// Service name (asked for on a terminal when omitted)
     pub name: Option<String>,
-    /// Base URL of the API, e.g. https://api.stripe.com
+    /// Base URL of the API, e.g. `https://api.stripe.com`
     #[arg(short = 'u', long)]
     pub url: Option<String>,
     /// bearer, basic, headers or query
