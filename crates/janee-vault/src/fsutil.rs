@@ -78,7 +78,13 @@ pub struct HomeLock {
 
 impl HomeLock {
     pub fn acquire(dir: &Path) -> io::Result<Self> {
-        let path = dir.join(".lock");
+        Self::acquire_named(dir, ".lock")
+    }
+
+    /// A separate lock in the same directory (e.g. for the sessions file, so that a CLI command
+    /// deriving a key does not hold up the server's session updates).
+    pub fn acquire_named(dir: &Path, name: &str) -> io::Result<Self> {
+        let path = dir.join(name);
         let mut o = OpenOptions::new();
         o.read(true).write(true).create(true).truncate(false);
         #[cfg(unix)]

@@ -47,6 +47,65 @@ pub enum Command {
     Audit(AuditCommand),
     /// A self-contained walkthrough on a throwaway home and a local upstream
     Demo(DemoArgs),
+    /// List sessions (live, expired and revoked)
+    Sessions(SessionsArgs),
+    /// Revoke a session, an agent's sessions, a capability's, or all: the next call is refused
+    Revoke(RevokeArgs),
+    /// List approval requests waiting for a human
+    Approvals(JsonFlag),
+    /// Approve a waiting request: its session opens
+    Approve(ApproveArgs),
+    /// Deny a waiting request
+    Deny(DenyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SessionsArgs {
+    /// Include expired and revoked sessions
+    #[arg(long)]
+    pub all: bool,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("target").required(true).args(["id", "agent", "capability", "all"]))]
+pub struct RevokeArgs {
+    /// A session id (from `janee sessions`)
+    pub id: Option<String>,
+    /// Every session of this agent
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Every session of this capability
+    #[arg(long)]
+    pub capability: Option<String>,
+    /// Every session
+    #[arg(long)]
+    pub all: bool,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The request id (from `janee approvals`)
+    pub id: String,
+    /// How long the session it opens lasts (default: the capability's TTL)
+    #[arg(long = "for", value_name = "DURATION")]
+    pub for_: Option<String>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DenyArgs {
+    pub id: String,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

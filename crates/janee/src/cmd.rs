@@ -10,6 +10,7 @@ pub mod init;
 pub mod list;
 pub mod serve;
 pub mod service;
+pub mod sessions;
 
 use std::io::{IsTerminal, Read, Write};
 
@@ -50,6 +51,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Logs(a) => audit::logs(&home, a),
         Command::Audit(AuditCommand::Verify(a)) => audit::verify(&home, a.json),
         Command::Demo(a) => demo::run(a),
+        Command::Sessions(a) => sessions::list(&home, a),
+        Command::Revoke(a) => sessions::revoke(&home, a),
+        Command::Approvals(a) => sessions::approvals(&home, a.json),
+        Command::Approve(a) => sessions::approve(&home, a),
+        Command::Deny(a) => sessions::deny(&home, a),
     }
 }
 

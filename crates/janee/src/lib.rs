@@ -15,6 +15,7 @@
 //! - [`scrub`]: streaming removal of secrets and their encodings.
 //! - [`token`]: agent tokens.
 //! - [`policy`], [`exec_policy`]: the one decision function every entry point uses.
+//! - [`session`], [`gate`]: sessions, revocation, human approval and rate limits, after policy.
 //! - [`proxy`]: carrying out an allowed HTTP request.
 //! - [`mcp`], [`server`], [`state`]: the MCP tools, the stdio and HTTP transports, the
 //!   reloadable snapshot of config and secrets.
@@ -35,6 +36,7 @@ pub mod cmd;
 pub mod config;
 pub mod duration;
 pub mod exec_policy;
+pub mod gate;
 pub mod headers;
 pub mod home;
 pub mod mcp;
@@ -43,5 +45,6 @@ pub mod policy;
 pub mod proxy;
 pub mod scrub;
 pub mod server;
+pub mod session;
 pub mod state;
 pub mod token;

@@ -281,7 +281,11 @@ impl JaneeMcp {
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string));
                 rec.rule = d.rule.clone();
-                rec.event = EventKind::Denied;
+                rec.event = if d.code == ReasonCode::RateLimited {
+                    EventKind::RateLimited
+                } else {
+                    EventKind::Denied
+                };
                 text_result(&denial_json(&d, &a.capability), true)
             }
             Err(Failure::Upstream(e)) => {
@@ -359,6 +363,26 @@ impl JaneeMcp {
             .service(cap.service.as_str())
             .ok_or_else(|| invalid("service vanished".into(), "retry"))?;
         rec.service = Some(service.name.to_string());
+        let shown = crate::session::ShownRequest {
+            method: Some(method.to_string()),
+            path: Some(path.as_str().to_string()),
+            argv: None,
+        };
+        let admitted = self
+            .state
+            .gate()
+            .admit(
+                self.state.audit(),
+                caller.agent_str(),
+                cap,
+                &shown,
+                a.reason.as_deref(),
+                snap.config.server.approval_timeout,
+                self.state.shutdown_token(),
+            )
+            .await
+            .map_err(Failure::Denied)?;
+        rec.session = Some(admitted.session);
         let secrets = snap.secrets.get(service.name.as_str()).ok_or_else(|| {
             Failure::Upstream(crate::proxy::UpstreamError {
                 service: service.name.to_string(),

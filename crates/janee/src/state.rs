@@ -120,6 +120,7 @@ pub struct ServeOptions {
 
 struct Inner {
     home: Home,
+    gate: crate::gate::Gatekeeper,
     snapshot: RwLock<Arc<Snapshot>>,
     store: Mutex<Store>,
     audit: AuditLog,
@@ -149,7 +150,9 @@ impl AppState {
             .tcp_nodelay(true)
             .user_agent(concat!("janee/", env!("CARGO_PKG_VERSION")))
             .build()?;
+        let gate = crate::gate::Gatekeeper::new(home.dir(), store.key().subkey("sessions"));
         Ok(Self(Arc::new(Inner {
+            gate,
             home,
             snapshot: RwLock::new(Arc::new(snapshot)),
             store: Mutex::new(store),
@@ -165,6 +168,10 @@ impl AppState {
             Ok(g) => g.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    pub fn gate(&self) -> &crate::gate::Gatekeeper {
+        &self.0.gate
     }
 
     pub fn audit(&self) -> &AuditLog {

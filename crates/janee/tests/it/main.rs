@@ -5,6 +5,7 @@
 mod cli;
 mod e2e;
 mod harness;
+mod sessions;
 mod snapshots;
 mod store;
 mod threats;
