@@ -15,6 +15,13 @@ use crate::session::{ApprovalStatus, Data, Gate, Session, SessionFile, ShownRequ
 
 const POLL: Duration = Duration::from_millis(100);
 
+/// Asks the human through the MCP client (elicitation): `Some(true)` approve, `Some(false)`
+/// deny, `None` no answer. Offered only where the client is the human's own (stdio).
+pub type Elicitor = Box<
+    dyn FnOnce(String) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<bool>> + Send>>
+        + Send,
+>;
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct Stamp(Option<(SystemTime, u64, u64)>);
 
@@ -143,9 +150,14 @@ impl Gatekeeper {
         reason: Option<&str>,
         wait: Duration,
         shutdown: &tokio_util::sync::CancellationToken,
+        mut elicit: Option<Elicitor>,
     ) -> Result<Admission, Denial> {
         let deadline = tokio::time::Instant::now() + wait;
         let capn = cap.name.as_str();
+        let mut asking: Option<(
+            String,
+            std::pin::Pin<Box<dyn std::future::Future<Output = Option<bool>> + Send>>,
+        )> = None;
         let session = loop {
             let data = self.data();
             let gate = data.gate(
@@ -194,19 +206,32 @@ impl Gatekeeper {
                 Gate::Await { .. } => {}
             }
             // Waiting for a human: poll the file until decided, the wait ends, or shutdown.
+            let pending = self
+                .data()
+                .approvals
+                .iter()
+                .filter(|a| {
+                    a.agent == agent && a.capability == capn && a.status == ApprovalStatus::Pending
+                })
+                .max_by_key(|a| a.created_at)
+                .cloned();
+            if let (Some(ask), Some(a)) = (elicit.take(), &pending) {
+                let message = format!(
+                    "Janee: agent {} asks to use capability {} (service {}):\n    {}\nThe agent's stated reason (unverified): {}\nApprove this session ({})?",
+                    a.agent,
+                    a.capability,
+                    cap.service,
+                    a.request.describe(),
+                    a.reason
+                        .as_deref()
+                        .map(|r| format!("{r:?}"))
+                        .unwrap_or_else(|| "none".into()),
+                    crate::duration::format_duration(cap.ttl),
+                );
+                asking = Some((a.id.clone(), ask(message)));
+            }
             if tokio::time::Instant::now() >= deadline {
-                let id = self
-                    .data()
-                    .approvals
-                    .iter()
-                    .filter(|a| {
-                        a.agent == agent
-                            && a.capability == capn
-                            && a.status == ApprovalStatus::Pending
-                    })
-                    .max_by_key(|a| a.created_at)
-                    .map(|a| a.id.clone())
-                    .unwrap_or_default();
+                let id = pending.map(|a| a.id).unwrap_or_default();
                 return Err(denial(
                     ReasonCode::ApprovalPending,
                     format!("{capn} needs a human's approval; request {id} is waiting"),
@@ -215,10 +240,27 @@ impl Gatekeeper {
                     ),
                 ));
             }
+            let answer = async {
+                match asking.as_mut() {
+                    Some((_, f)) => f.await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = tokio::time::sleep(POLL) => {}
                 _ = shutdown.cancelled() => {
                     return Err(denial(ReasonCode::ApprovalPending, "the server is shutting down".into(), "call again later".into()));
+                }
+                decided = answer => {
+                    if let (Some(approve), Some((id, _))) = (decided, asking.take()) {
+                        if let Some(rec) = self.decide_via_client(&id, approve)? {
+                            if let Err(e) = audit.append(rec).await {
+                                tracing::error!("audit write failed: {e}");
+                            }
+                        }
+                    } else {
+                        asking = None;
+                    }
                 }
             }
         };
@@ -231,6 +273,38 @@ impl Gatekeeper {
             ));
         }
         Ok(Admission { session })
+    }
+
+    /// Record a decision the human gave through the MCP client, sealed like `janee approve`.
+    fn decide_via_client(&self, id: &str, approve: bool) -> Result<Option<Record>, Denial> {
+        let key = self.key.clone();
+        let now = Utc::now();
+        self.update(|d| {
+            let a = d
+                .approvals
+                .iter_mut()
+                .find(|a| a.id == id && a.status == ApprovalStatus::Pending)?;
+            a.status = if approve {
+                ApprovalStatus::Approved
+            } else {
+                ApprovalStatus::Denied
+            };
+            a.decided_at = Some(now);
+            a.seal(&key);
+            let mut r = Record::new(if approve {
+                EventKind::Approve
+            } else {
+                EventKind::Deny
+            });
+            r.request_id = Some(a.id.clone());
+            r.agent = Some(a.agent.clone());
+            r.capability = Some(a.capability.clone());
+            r.method = a.request.method.clone();
+            r.path = a.request.path.clone();
+            r.argv = a.request.argv.clone();
+            r.detail = Some("decided in the MCP client (elicitation)".into());
+            Some(r)
+        })
     }
 
     /// Apply the transition the gate asks for, re-deciding on the freshest file. `None`: nothing

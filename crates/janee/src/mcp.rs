@@ -137,7 +137,7 @@ impl ServerHandler for JaneeMcp {
             "whoami" => Ok(self.whoami(&caller)),
             "execute" => {
                 let a: ExecuteArgs = args::parse(arguments)?;
-                Ok(self.execute(&caller, a).await)
+                Ok(self.execute(&caller, a, &context).await)
             }
             "explain_access" => {
                 let a: ExplainArgs = args::parse(arguments)?;
@@ -249,7 +249,36 @@ impl JaneeMcp {
         text_result(&out, false)
     }
 
-    async fn execute(&self, caller: &Caller, a: ExecuteArgs) -> CallToolResponse {
+    /// Offer approvals in the client only where the client is the human's own (stdio): over HTTP
+    /// the client may be the agent itself, which must not approve its own requests.
+    fn elicitor(&self, ctx: &RequestContext<RoleServer>) -> Option<crate::gate::Elicitor> {
+        use rmcp::service::ElicitationMode;
+        if self.fixed.is_none()
+            || !ctx
+                .peer
+                .supported_elicitation_modes()
+                .contains(&ElicitationMode::Form)
+        {
+            return None;
+        }
+        let peer = ctx.peer.clone();
+        Some(Box::new(move |message: String| {
+            Box::pin(async move {
+                match peer.elicit::<args::ApprovalForm>(message).await {
+                    Ok(Some(form)) => Some(form.approve),
+                    Err(rmcp::service::ElicitationError::UserDeclined) => Some(false),
+                    _ => None,
+                }
+            })
+        }))
+    }
+
+    async fn execute(
+        &self,
+        caller: &Caller,
+        a: ExecuteArgs,
+        ctx: &RequestContext<RoleServer>,
+    ) -> CallToolResponse {
         let started = Instant::now();
         let snap = self.state.snapshot();
         let method = a.method.to_ascii_uppercase();
@@ -263,8 +292,9 @@ impl JaneeMcp {
         rec.method = Some(method.clone());
         rec.reason = a.reason.clone();
 
+        let elicitor = self.elicitor(ctx);
         let outcome = self
-            .execute_inner(caller, &a, &method, &snap, &mut rec)
+            .execute_inner(caller, &a, &method, &snap, &mut rec, elicitor)
             .await;
         rec.duration_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
         let response = match outcome {
@@ -315,6 +345,7 @@ impl JaneeMcp {
         method: &str,
         snap: &Arc<crate::state::Snapshot>,
         rec: &mut Record,
+        elicitor: Option<crate::gate::Elicitor>,
     ) -> Result<crate::proxy::Response, Failure> {
         let invalid = |message: String, next: &str| {
             Failure::Denied(Denial {
@@ -379,6 +410,7 @@ impl JaneeMcp {
                 a.reason.as_deref(),
                 snap.config.server.approval_timeout,
                 self.state.shutdown_token(),
+                elicitor,
             )
             .await
             .map_err(Failure::Denied)?;

@@ -51,6 +51,14 @@ pub struct ExplainArgs {
     pub command: Option<Vec<String>>,
 }
 
+/// The form a human answers in the MCP client when a call needs approval.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ApprovalForm {
+    /// Approve this request and open the session?
+    pub approve: bool,
+}
+rmcp::elicit_safe!(ApprovalForm);
+
 pub fn schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
     rmcp::handler::server::common::schema_for_type::<T>()
 }

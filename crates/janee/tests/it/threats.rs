@@ -77,7 +77,6 @@ async fn class1_2_reflected_credential_never_reaches_the_agent_in_any_encoding()
             assert!(!r.is_error, "{what}: {}", r.text);
             assert_eq!(r.status(), Some(status), "{what}: {}", r.text);
             assert_no_leak(&r, key, &what);
-            eprintln!("PEEK {what}: {}", r.text);
             assert!(
                 r.text.contains("[REDACTED]"),
                 "{what}: nothing was redacted: {}",
@@ -294,11 +293,6 @@ async fn class3_path_games_never_leave_the_allowed_prefix() {
                 "{p:?}: protocol error {e}, yet a request went out"
             ),
             Ok(r) if r.is_error => {
-                eprintln!(
-                    "PEEK refused {p:?} -> {:?} {}",
-                    r.reason_code(),
-                    r.json()["error"]
-                );
                 assert_eq!(after, before, "{p:?} was refused, yet a request went out");
                 assert!(
                     r.reason_code().is_some(),
@@ -951,31 +945,58 @@ async fn class9_audit_log_detects_tampering_and_keeps_one_line_per_event() {
 // Class 10: local server exposure
 // ---------------------------------------------------------------------------------------------
 
-/// POST a body of `len` bytes with chunked transfer encoding (no Content-Length) over a raw
-/// socket; the status code of the answer, or `None` if the server closed without one.
-async fn post_chunked(addr: std::net::SocketAddr, token: &str, len: usize) -> Option<u16> {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+/// POST `len` bytes of padding to `/mcp` over a raw socket, declared with a Content-Length or
+/// sent with chunked transfer encoding, writing in one task while reading the answer in
+/// another (a server may answer and close before the body is sent). The answer's status code,
+/// or `None` if the server closed without one.
+async fn post_oversized(
+    addr: std::net::SocketAddr,
+    token: &str,
+    len: usize,
+    chunked: bool,
+) -> Option<u16> {
+    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut rd, mut wr) = s.into_split();
+    let framing = if chunked {
+        "Transfer-Encoding: chunked".to_string()
+    } else {
+        format!("Content-Length: {len}")
+    };
     let head = format!(
-        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {token}\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {token}\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\n{framing}\r\n\r\n",
         addr.port()
     );
-    s.write_all(head.as_bytes()).await.ok()?;
-    let chunk = vec![b' '; 64 * 1024];
-    let mut sent = 0;
-    while sent < len {
-        let frame = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
-        if s.write_all(&frame).await.is_err() {
-            break;
+    let writer = tokio::spawn(async move {
+        wr.write_all(head.as_bytes()).await.ok()?;
+        let chunk = vec![b' '; 64 * 1024];
+        let mut sent = 0;
+        while sent < len {
+            let frame = if chunked {
+                [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat()
+            } else {
+                chunk.clone()
+            };
+            wr.write_all(&frame).await.ok()?;
+            sent += chunk.len();
         }
-        sent += chunk.len();
-    }
-    let _ = s.write_all(b"0\r\n\r\n").await;
-    let mut buf = vec![0u8; 1024];
-    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
-        .await
-        .ok()?
-        .ok()?;
-    let line = String::from_utf8_lossy(&buf[..n]).to_string();
+        if chunked {
+            wr.write_all(b"0\r\n\r\n").await.ok()?;
+        }
+        Some(())
+    });
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    let read = async {
+        while !got.windows(2).any(|w| w == b"\r\n") {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(15), read).await;
+    writer.abort();
+    let line = String::from_utf8_lossy(&got).to_string();
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
@@ -1072,18 +1093,19 @@ async fn class10_http_transport_rejects_rebinding_cross_origin_unauthenticated_a
     }
 
     // 5 MiB with a Content-Length, then chunked without one: 413, and the server keeps serving.
-    let mut huge = br#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"whoami","arguments":{"pad":""#.to_vec();
-    huge.extend(std::iter::repeat_n(b'a', 5 << 20));
-    huge.extend_from_slice(br#""}}}"#);
-    let r = post(vec![("Authorization", bearer.clone())], huge).await;
-    match r {
-        Ok(r) => assert_eq!(r.status().as_u16(), 413),
-        Err(e) => panic!("oversized body: no answer ({e})"),
+    for chunked in [false, true] {
+        let status = post_oversized(srv.addr, &token, 5 << 20, chunked).await;
+        assert_eq!(status, Some(413), "5 MiB body, chunked: {chunked}");
     }
+    // Just over the limit, through an ordinary client.
+    let mut big = br#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"whoami","arguments":{"pad":""#.to_vec();
+    big.extend(std::iter::repeat_n(b'a', (1 << 20) + 1));
+    big.extend_from_slice(br#""}}}"#);
+    let r = post(vec![("Authorization", bearer.clone())], big).await;
     assert_eq!(
-        post_chunked(srv.addr, &token, 5 << 20).await,
+        r.map(|r| r.status().as_u16()).ok(),
         Some(413),
-        "chunked 5 MiB"
+        "1 MiB + 1 body"
     );
     assert!(srv.is_running(), "server died");
     let m = srv.connect(Some(&token), "after").await;
