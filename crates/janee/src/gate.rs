@@ -39,7 +39,7 @@ fn stamp(path: &std::path::Path) -> Stamp {
 /// Sliding-window counters per capability (or per capability and agent).
 #[derive(Debug, Default)]
 struct RateLimiter {
-    windows: Mutex<HashMap<(String, Option<String>), VecDeque<Instant>>>,
+    windows: Mutex<Windows>,
 }
 
 impl RateLimiter {
@@ -154,10 +154,7 @@ impl Gatekeeper {
     ) -> Result<Admission, Denial> {
         let deadline = tokio::time::Instant::now() + wait;
         let capn = cap.name.as_str();
-        let mut asking: Option<(
-            String,
-            std::pin::Pin<Box<dyn std::future::Future<Output = Option<bool>> + Send>>,
-        )> = None;
+        let mut asking: Option<(String, Answer)> = None;
         let session = loop {
             let data = self.data();
             let gate = data.gate(
