@@ -37,6 +37,9 @@ GREETING = "hello from the e2e upstream"
 TOOLS = ("list_services", "execute", "whoami", "explain_access")
 INFO = types.Implementation(name="janee-e2e-python", version="1")
 MODES = ("legacy", "auto")
+# The protocol each client mode must end up speaking with janee: the initialize handshake, or
+# server/discover and the stateless protocol.
+PROTOCOL = {"legacy": "2025-11-25", "auto": "2026-07-28"}
 
 
 def env(name: str) -> str:
@@ -100,8 +103,12 @@ async def expect_invalid_params(client: Client, args: dict, field: str) -> None:
     raise AssertionError(f"execute {args}: want MCPError -32602, got a result: {res}")
 
 
-async def basic(client: Client, label: str) -> None:
+async def basic(client: Client, label: str, mode: str) -> None:
     """What every transport and protocol era must get right for the fixture's agent."""
+    check(
+        client.protocol_version == PROTOCOL[mode],
+        f"{label}: negotiated {client.protocol_version}, want {PROTOCOL[mode]}",
+    )
     tools = {t.name: t for t in (await client.list_tools()).tools}
     for name in TOOLS:
         check(name in tools, f"{label}: tools/list lacks {name}: {sorted(tools)}")
@@ -152,7 +159,7 @@ async def basic(client: Client, label: str) -> None:
         explained["allowed"] is False and explained["reasonCode"] == "RULE_DENY",
         f"{label}: explain_access should report the deny rule: {explained}",
     )
-    print(f"ok  {label}: tools, list_services, execute allow/deny/hidden, -32602, explain_access")
+    print(f"ok  {label} ({client.protocol_version}): tools, list_services, execute allow/deny/hidden, -32602, explain_access")
 
 
 async def whoami(client: Client) -> dict:

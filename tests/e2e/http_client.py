@@ -33,7 +33,7 @@ async def main() -> None:
     url, token, agent = env("E2E_URL"), env("E2E_TOKEN"), env("E2E_AGENT")
     for mode in MODES:
         async with http_client(url, token, mode) as client:
-            await basic(client, f"http/{mode}")
+            await basic(client, f"http/{mode}", mode)
             me = await whoami(client)
             check(me["agentId"] == agent, f"http/{mode}: whoami agentId: {me}")
             check(me["identitySource"] == "token", f"http/{mode}: whoami identitySource: {me}")

@@ -11,7 +11,7 @@ async def main() -> None:
     agent = env("E2E_AGENT")
     for mode in MODES:
         async with stdio_client(agent, mode) as client:
-            await basic(client, f"stdio/{mode}")
+            await basic(client, f"stdio/{mode}", mode)
             me = await whoami(client)
             check(me["agentId"] == agent, f"stdio/{mode}: whoami agentId: {me}")
             check(me["verified"] is False, f"stdio/{mode}: --agent is not a verified identity: {me}")

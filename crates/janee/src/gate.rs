@@ -17,10 +17,10 @@ const POLL: Duration = Duration::from_millis(100);
 
 /// Asks the human through the MCP client (elicitation): `Some(true)` approve, `Some(false)`
 /// deny, `None` no answer. Offered only where the client is the human's own (stdio).
-pub type Elicitor = Box<
-    dyn FnOnce(String) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<bool>> + Send>>
-        + Send,
->;
+pub type Elicitor = Box<dyn FnOnce(String) -> Answer + Send>;
+/// A pending answer from the human in the client.
+pub type Answer = std::pin::Pin<Box<dyn std::future::Future<Output = Option<bool>> + Send>>;
+type Windows = HashMap<(String, Option<String>), VecDeque<Instant>>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct Stamp(Option<(SystemTime, u64, u64)>);
