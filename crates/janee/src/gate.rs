@@ -250,11 +250,10 @@ impl Gatekeeper {
                 }
                 decided = answer => {
                     if let (Some(approve), Some((id, _))) = (decided, asking.take()) {
-                        if let Some(rec) = self.decide_via_client(&id, approve)? {
-                            if let Err(e) = audit.append(rec).await {
+                        if let Some(rec) = self.decide_via_client(&id, approve)?
+                            && let Err(e) = audit.append(rec).await {
                                 tracing::error!("audit write failed: {e}");
                             }
-                        }
                     } else {
                         asking = None;
                     }

@@ -101,10 +101,10 @@ pub fn revoke(home: &Home, args: RevokeArgs) -> Result<()> {
         }
     };
     let file = SessionFile::new(home.dir());
-    if let Scope::Session(id) = &scope {
-        if !file.load()?.sessions.iter().any(|s| &s.id == id) {
-            bail!("no session {id:?}; `janee sessions --all` lists them");
-        }
+    if let Scope::Session(id) = &scope
+        && !file.load()?.sessions.iter().any(|s| &s.id == id)
+    {
+        bail!("no session {id:?}; `janee sessions --all` lists them");
     }
     let now = Utc::now();
     let (_, hit) = file.update(|d| d.revoke(scope.clone(), now))?;
