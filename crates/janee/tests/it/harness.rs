@@ -681,8 +681,9 @@ impl Upstream {
     }
 
     /// Reflects the credential it receives in every encoding of [`echo_forms`], in the body and
-    /// in `X-Echo-*` response headers. Under `/error` it answers 401 with a message quoting the
-    /// key (body and `WWW-Authenticate`).
+    /// in `X-Echo-*` response headers (and in a header name). Under `/error` it answers 401 with a
+    /// message quoting the key (body and `WWW-Authenticate`); under `/pad?n=N` the body is N
+    /// filler bytes followed by the key.
     pub async fn reflector() -> Self {
         Self::serve(Router::new().fallback(reflect_handler)).await
     }
@@ -765,6 +766,19 @@ async fn reflect_handler(req: Request) -> Response {
         }
         return resp;
     }
+    if req.uri().path().ends_with("/pad") {
+        // `?n=N`: N filler bytes, then the key; lets a test place the key at a size cap.
+        let n = req
+            .uri()
+            .query()
+            .and_then(|q| q.strip_prefix("n="))
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = "x".repeat(n);
+        body.push_str(&key);
+        body.push('\n');
+        return (StatusCode::OK, [("content-type", "text/plain")], body).into_response();
+    }
     let forms = echo_forms(&key);
     let mut body = String::new();
     for (name, value) in &forms {
@@ -787,6 +801,10 @@ async fn reflect_handler(req: Request) -> Response {
                 h.append(n, v);
             }
         }
+    }
+    // The key as part of a header name (names travel lower-cased).
+    if let Ok(n) = axum::http::HeaderName::from_bytes(format!("x-echo-name-{key}").as_bytes()) {
+        h.append(n, HeaderValue::from_static("1"));
     }
     if let Ok(v) = HeaderValue::from_str(&format!("session={key}")) {
         h.append("set-cookie", v);

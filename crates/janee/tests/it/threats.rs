@@ -14,6 +14,8 @@ use super::util::all_files;
 const KEY: &str = "sk_test_51HqLyjWDarjtT1zdp7dc0123456789";
 /// A key whose percent-encoding and JSON escaping differ from the raw value.
 const SPECIAL_KEY: &str = "sk_live+Ab/9=Zq\"x\\y-0123456789abc";
+/// An all-lower-case key (hex-style tokens): survives header-name lower-casing intact.
+const LOWER_KEY: &str = "sk_lower_0123456789abcdefghij";
 /// The credential of a header-auth service.
 const HEADER_KEY: &str = "hk_9f8e7d6c5b4a3210fedcba";
 
@@ -31,6 +33,12 @@ fn assert_no_leak(r: &ToolResult, key: &str, what: &str) {
         ),
     ];
     if let Some(h) = v["headers"].as_object() {
+        let names: Vec<&str> = h.keys().map(String::as_str).collect();
+        let lower = key.to_ascii_lowercase();
+        assert!(
+            !names.iter().any(|n| n.contains(&lower)),
+            "{what}: the credential leaked (lower-cased) in a header name: {names:?}"
+        );
         for (k, val) in h {
             places.push((
                 format!("header {k}"),
@@ -66,6 +74,8 @@ async fn class1_2_reflected_credential_never_reaches_the_agent_in_any_encoding()
     j.add_bearer("plain", &refl.url(), KEY);
     j.add_bearer("special", &refl.url(), SPECIAL_KEY);
     j.add_bearer("chunky", &chunked.url(), KEY);
+    j.add_bearer("lower", &refl.url(), LOWER_KEY);
+    j.add_header_auth("hdr", &refl.url(), "X-Api-Key", HEADER_KEY);
     let token = j.add_agent("agent");
     let srv = j.serve_http(&[]);
     let mcp = srv.connect(Some(&token), "echo-client").await;
@@ -90,6 +100,12 @@ async fn class1_2_reflected_credential_never_reaches_the_agent_in_any_encoding()
             );
         }
     }
+    for (cap, key) in [("lower", LOWER_KEY), ("hdr", HEADER_KEY)] {
+        let r = mcp.execute(cap, "GET", "/v1/echo").await;
+        assert!(!r.is_error, "{cap}: {}", r.text);
+        assert_no_leak(&r, key, cap);
+        assert!(r.text.contains("[REDACTED]"), "{cap}: {}", r.text);
+    }
     // The upstream really did receive (and so could reflect) each key: the test is not vacuous.
     let seen: Vec<Vec<String>> = refl
         .requests()
@@ -101,8 +117,8 @@ async fn class1_2_reflected_credential_never_reaches_the_agent_in_any_encoding()
                 .collect()
         })
         .collect();
-    assert_eq!(seen.len(), 6);
-    for (i, auths) in seen.iter().enumerate() {
+    assert_eq!(seen.len(), 8);
+    for (i, auths) in seen.iter().take(6).enumerate() {
         let key = if i < 3 { KEY } else { SPECIAL_KEY };
         assert_eq!(auths, &vec![format!("Bearer {key}")], "request {i}");
     }
@@ -117,7 +133,7 @@ async fn class1_2_reflected_credential_never_reaches_the_agent_in_any_encoding()
 
     // The audit log counts the scrubbing, and holds no form of either key.
     let logs = j.logs();
-    for cap in ["plain", "special", "chunky"] {
+    for cap in ["plain", "special", "chunky", "lower", "hdr"] {
         let calls = audit_calls(&logs, cap);
         assert!(!calls.is_empty(), "no audit record for {cap}");
         for c in calls {
@@ -142,6 +158,49 @@ async fn class1_2_reflected_credential_never_reaches_the_agent_in_any_encoding()
             None,
             "server stderr holds the key"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn class2_response_size_cap_never_cuts_a_secret_in_half() {
+    let refl = Upstream::reflector().await;
+    let j = Janee::new();
+    j.add_bearer("svc", &refl.url(), KEY);
+    let token = j.add_agent("agent");
+    let srv = j.serve_http(&[]);
+    let mcp = srv.connect(Some(&token), "truncation").await;
+    // The default response cap is 1 MiB: place the key so the cap falls inside it.
+    let cap = 1usize << 20;
+    for inside in [1, 8, 12, 20, KEY.len() - 1] {
+        let r = mcp
+            .execute("svc", "GET", &format!("/pad?n={}", cap - inside))
+            .await;
+        assert!(
+            !r.is_error,
+            "{}",
+            r.text.chars().take(300).collect::<String>()
+        );
+        let v = r.json();
+        assert_eq!(
+            v["truncated"],
+            json!(true),
+            "cut {inside} bytes into the key"
+        );
+        let body = r.body();
+        let tail: String = body
+            .chars()
+            .rev()
+            .take(80)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        for k in 8..=KEY.len() {
+            assert!(
+                !body.contains(&KEY[..k]),
+                "cap {inside} bytes into the key: the agent got its first {k} characters: ...{tail}"
+            );
+        }
     }
 }
 
