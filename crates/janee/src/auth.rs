@@ -191,6 +191,73 @@ impl AuthKind {
     }
 }
 
+/// Check an exec env template: literal text and `{{credential}}` or `{{FIELD}}` placeholders.
+pub fn check_template(template: &str) -> Result<(), String> {
+    placeholders(template).map(|_| ())
+}
+
+fn placeholders(template: &str) -> Result<Vec<(usize, usize, &str)>, String> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(i) = template[from..].find("{{") {
+        let start = from + i;
+        let Some(j) = template[start..].find("}}") else {
+            return Err("unclosed `{{` in the template".into());
+        };
+        let name = template[start + 2..start + j].trim();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(format!("invalid placeholder {{{{{name}}}}}"));
+        }
+        out.push((start, start + j + 2, name));
+        from = start + j + 2;
+    }
+    Ok(out)
+}
+
+impl AuthKind {
+    /// The field `{{credential}}` stands for.
+    fn primary_field<'a>(&self, fields: &'a SecretFields) -> Option<&'a Secret> {
+        match self {
+            Self::Bearer { .. } | Self::Query { .. } => fields.get("key"),
+            Self::Basic => fields.get("password"),
+            Self::Headers => fields
+                .iter()
+                .find(|(k, _)| k.starts_with(HEADER_PREFIX))
+                .map(|(_, v)| v),
+        }
+    }
+
+    /// Fill an exec env template with secret fields. A placeholder with nothing behind it is an
+    /// error: a CLI is never handed an empty credential.
+    pub fn fill_template(
+        &self,
+        template: &str,
+        fields: &SecretFields,
+    ) -> Result<zeroize::Zeroizing<String>, String> {
+        let mut out = zeroize::Zeroizing::new(String::with_capacity(template.len() + 64));
+        let mut last = 0;
+        for (start, end, name) in placeholders(template)? {
+            out.push_str(&template[last..start]);
+            let value = if name == "credential" {
+                self.primary_field(fields)
+            } else {
+                fields.get(name)
+            };
+            match value.filter(|v| !v.is_empty()) {
+                Some(v) => out.push_str(v.expose()),
+                None => return Err(format!("the store has no value for {{{{{name}}}}}")),
+            }
+            last = end;
+        }
+        out.push_str(&template[last..]);
+        Ok(out)
+    }
+}
+
 fn basic_pair(fields: &SecretFields) -> Option<Secret> {
     let user = fields.get("username")?;
     let pass = fields.get("password")?;
@@ -241,6 +308,26 @@ mod tests {
         assert!(AuthKind::from_raw(&raw("query")).is_err());
         let e = AuthKind::from_raw(&raw("kerberos")).unwrap_err();
         assert!(e.contains("bearer, basic, headers, query"), "{e}");
+    }
+
+    #[test]
+    fn templates_fill_and_refuse_empty_values() {
+        let mut f = SecretFields::new();
+        f.insert("key", Secret::new("tok_123456789"));
+        let b = AuthKind::Bearer {
+            scheme: "Bearer".into(),
+        };
+        assert_eq!(
+            b.fill_template("{{credential}}", &f).unwrap().as_str(),
+            "tok_123456789"
+        );
+        assert_eq!(
+            b.fill_template("x-{{ key }}-y", &f).unwrap().as_str(),
+            "x-tok_123456789-y"
+        );
+        assert!(b.fill_template("{{password}}", &f).is_err());
+        assert!(check_template("{{credential").is_err());
+        assert!(check_template("{{a b}}").is_err());
     }
 
     #[test]

@@ -57,6 +57,12 @@ pub enum Command {
     Approve(ApproveArgs),
     /// Deny a waiting request
     Deny(DenyArgs),
+    /// git credential helper used inside janee_exec (not for direct use)
+    #[command(name = "git-credential-helper", hide = true)]
+    GitCredentialHelper {
+        /// get, store or erase
+        operation: String,
+    },
 }
 
 #[derive(Debug, Args)]

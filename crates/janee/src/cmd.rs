@@ -5,6 +5,7 @@ pub mod audit;
 pub mod cap;
 pub mod demo;
 pub mod doctor;
+pub mod gitcred;
 pub mod import;
 pub mod init;
 pub mod list;
@@ -31,6 +32,9 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
+    if let Command::GitCredentialHelper { operation } = &cli.command {
+        return gitcred::run(operation);
+    }
     let home = Home::from_env()?;
     match cli.command {
         Command::Init(a) => init::run(&home, a),
@@ -56,6 +60,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Approvals(a) => sessions::approvals(&home, a.json),
         Command::Approve(a) => sessions::approve(&home, a),
         Command::Deny(a) => sessions::deny(&home, a),
+        Command::GitCredentialHelper { .. } => Ok(()),
     }
 }
 

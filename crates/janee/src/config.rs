@@ -68,6 +68,7 @@ pub struct Server {
     pub max_request_bytes: u64,
     pub max_response_bytes: u64,
     pub approval_timeout: Duration,
+    pub trusted_path: String,
 }
 
 /// Where a service lives: only its origin, under its base path, is ever contacted.
@@ -155,6 +156,12 @@ pub struct RateLimit {
 #[derive(Debug, Clone)]
 pub struct ExecSpec {
     pub allow_commands: Vec<String>,
+    /// Each allowed command resolved, once, to an absolute path in the trusted PATH.
+    pub resolved: Arc<crate::exec::ResolvedCommands>,
+    /// Commands that were not found at load (their calls are refused; `doctor` reports them).
+    pub missing: Vec<String>,
+    pub git_host: Option<String>,
+    pub max_output_bytes: u64,
     pub env: IndexMap<String, String>,
     pub work_dir: Option<PathBuf>,
     pub allow_cwd: Vec<PathBuf>,
@@ -258,6 +265,10 @@ impl Config {
                 .approval_timeout
                 .map(|d| d.get())
                 .unwrap_or(DEFAULT_APPROVAL_TIMEOUT),
+            trusted_path: s
+                .trusted_path
+                .clone()
+                .unwrap_or_else(|| crate::exec::DEFAULT_TRUSTED_PATH.to_string()),
         };
 
         let mut services = IndexMap::new();
@@ -348,22 +359,7 @@ impl Config {
                     )
                 }
                 Mode::Exec => {
-                    let cmds = rc.allow_commands.clone().unwrap_or_default();
-                    if cmds.is_empty() {
-                        return Err(ctx.err(
-                            &at("allowCommands"),
-                            "`mode: exec` needs `allowCommands` (the executables the agent may run)",
-                        ));
-                    }
-                    let spec = ExecSpec {
-                        allow_commands: cmds,
-                        env: rc.env.clone().unwrap_or_default(),
-                        work_dir: rc.work_dir.as_ref().map(PathBuf::from),
-                        allow_cwd: rc.allow_cwd.iter().flatten().map(PathBuf::from).collect(),
-                        timeout: rc.timeout.map(|d| d.get()).unwrap_or(DEFAULT_TIMEOUT),
-                        allow: rules.allow.clone(),
-                        deny: rules.deny.clone(),
-                    };
+                    let spec = exec_spec(&ctx, name, rc, &rules, &server.trusted_path)?;
                     (Vec::new(), Vec::new(), Some(spec))
                 }
             };
@@ -439,6 +435,89 @@ impl Config {
     pub fn capability(&self, name: &str) -> Option<&Arc<Capability>> {
         self.capabilities.get(name)
     }
+}
+
+fn exec_spec(
+    ctx: &Ctx<'_>,
+    name: &str,
+    rc: &raw::RawCapability,
+    rules: &raw::RawRules,
+    trusted_path: &str,
+) -> Result<ExecSpec, ConfigError> {
+    let at = |k: &'static str| vec!["capabilities", name, k];
+    let cmds = rc.allow_commands.clone().unwrap_or_default();
+    if cmds.is_empty() {
+        return Err(ctx.err(
+            &at("allowCommands"),
+            "`mode: exec` needs `allowCommands` (the executables the agent may run)",
+        ));
+    }
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for c in &cmds {
+        if c.is_empty() || c.contains('/') || c == "." || c == ".." {
+            return Err(ctx.err(
+                &at("allowCommands"),
+                format!(
+                    "{c:?}: name a command by its bare name (it is looked up in the trusted PATH)"
+                ),
+            ));
+        }
+        if let Some(why) = crate::exec_policy::launcher_refusal(c) {
+            return Err(ctx.err(&at("allowCommands"), format!("{c}: {why}")));
+        }
+        match crate::exec::ResolvedCommands::resolve(std::slice::from_ref(c), trusted_path) {
+            Ok(_) => found.push(c.clone()),
+            Err(_) => missing.push(c.clone()),
+        }
+    }
+    let resolved = crate::exec::ResolvedCommands::resolve(&found, trusted_path)
+        .map_err(|e| ctx.err(&at("allowCommands"), e.to_string()))?;
+    let env = rc.env.clone().unwrap_or_default();
+    for (var, template) in &env {
+        if var.is_empty() || !var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(ctx.err(
+                &at("env"),
+                format!("{var:?} is not a valid environment variable name"),
+            ));
+        }
+        if crate::exec::is_dangerous_env_name(var) {
+            return Err(ctx.err(
+                &at("env"),
+                format!("{var} changes how programs load or run code; Janee will not set it"),
+            ));
+        }
+        crate::auth::check_template(template)
+            .map_err(|m| ctx.err(&at("env"), format!("{var}: {m}")))?;
+    }
+    let mut allow_cwd = Vec::new();
+    for d in rc.allow_cwd.iter().flatten() {
+        let p = std::path::Path::new(d);
+        if !p.is_absolute() {
+            return Err(ctx.err(&at("allowCwd"), format!("{d:?} must be an absolute path")));
+        }
+        // Symlinks are resolved now, so a later `cwd` is compared with the real directory.
+        allow_cwd.push(std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()));
+    }
+    let work_dir = rc.work_dir.as_ref().map(PathBuf::from);
+    if let Some(w) = &work_dir
+        && !w.is_absolute()
+    {
+        return Err(ctx.err(&at("workDir"), "workDir must be an absolute path"));
+    }
+    Ok(ExecSpec {
+        allow_commands: cmds,
+        resolved: Arc::new(resolved),
+        missing,
+        git_host: rc.git_host.clone(),
+        max_output_bytes: rc.max_output_bytes.unwrap_or(DEFAULT_MAX_RESPONSE),
+        env,
+        work_dir,
+        allow_cwd,
+        timeout: rc.timeout.map(|d| d.get()).unwrap_or(DEFAULT_TIMEOUT),
+        allow: rules.allow.clone(),
+        deny: rules.deny.clone(),
+    })
 }
 
 pub fn to_yaml(raw: &RawConfig) -> String {

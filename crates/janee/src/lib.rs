@@ -14,6 +14,8 @@
 //! - [`headers`]: which agent-supplied headers may pass.
 //! - [`scrub`]: streaming removal of secrets and their encodings.
 //! - [`token`]: agent tokens.
+//! - [`exec`]: running an allowed command: resolved executable, minimal environment, process
+//!   group, timeout, capped and scrubbed output.
 //! - [`policy`], [`exec_policy`]: the one decision function every entry point uses.
 //! - [`session`], [`gate`]: sessions, revocation, human approval and rate limits, after policy.
 //! - [`proxy`]: carrying out an allowed HTTP request.
@@ -35,6 +37,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod duration;
+pub mod exec;
 pub mod exec_policy;
 pub mod gate;
 pub mod headers;

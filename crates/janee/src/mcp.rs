@@ -2,6 +2,7 @@
 //! transport (bearer token or `--agent`), never from the MCP session.
 
 mod args;
+mod exec;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -92,6 +93,11 @@ fn tools() -> Vec<Tool> {
             args::schema::<ExecuteArgs>(),
         ),
         Tool::new(
+            "janee_exec",
+            "Run a command-line tool (gh, git, aws, stripe, ...) with the capability's credential in its environment; you never see the credential. Give the exec capability from list_services and the command as an argv array. No shell: pipes, redirects and variables are not interpreted. Returns {exitCode, stdout, stderr, executionTimeMs, timedOut, scrubbedHits}; secret values are redacted from the output.",
+            args::schema::<exec::ExecArgs>(),
+        ),
+        Tool::new(
             "whoami",
             "Tell who Janee thinks you are, how that identity was established, and which capabilities you may and may not use.",
             args::schema::<args::Empty>(),
@@ -109,7 +115,7 @@ impl ServerHandler for JaneeMcp {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("janee", env!("CARGO_PKG_VERSION")))
             .with_instructions(
-                "Janee makes authenticated API calls and runs CLI tools for you without revealing credentials. Start with list_services; use execute for proxy capabilities. If a call is refused, read denial.nextStep.",
+                "Janee makes authenticated API calls and runs CLI tools for you without revealing credentials. Start with list_services; use execute for proxy capabilities and janee_exec for exec capabilities. If a call is refused, read denial.nextStep.",
             )
     }
 
@@ -138,6 +144,10 @@ impl ServerHandler for JaneeMcp {
             "execute" => {
                 let a: ExecuteArgs = args::parse(arguments)?;
                 Ok(self.execute(&caller, a, &context).await)
+            }
+            "janee_exec" => {
+                let a: exec::ExecArgs = args::parse(arguments)?;
+                Ok(self.janee_exec(&caller, a, &context).await)
             }
             "explain_access" => {
                 let a: ExplainArgs = args::parse(arguments)?;

@@ -87,6 +87,10 @@ pub struct RawServer {
     /// Default cap on an upstream response body returned to the agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_response_bytes: Option<u64>,
+    /// Where exec-mode commands are looked up (PATH syntax); default
+    /// `/usr/local/bin:/usr/bin:/bin`. Never inherited from the environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_path: Option<String>,
     /// How long a call that needs a human's approval waits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval_timeout: Option<ConfigDuration>,
@@ -186,6 +190,13 @@ pub struct RawCapability {
     pub timeout: Option<ConfigDuration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RawRateLimit>,
+    /// exec: the host (and port) the git credential helper may give the token to; default the
+    /// service's host with a leading `api.` removed (`api.github.com` -> `github.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_host: Option<String>,
+    /// exec: largest stdout and stderr kept, per stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_bytes: Option<u64>,
     /// Record scrubbed request and response bodies in the audit log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_bodies: Option<bool>,

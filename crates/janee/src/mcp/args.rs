@@ -35,6 +35,41 @@ pub struct ExecuteArgs {
     pub reason: Option<String>,
 }
 
+/// A command as an argv array, or (Janee 0.16) a string split on whitespace.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Command {
+    Argv(Vec<String>),
+    Line(String),
+}
+
+impl Command {
+    pub fn into_argv(self) -> Vec<String> {
+        match self {
+            Self::Argv(v) => v,
+            Self::Line(s) => s.split_whitespace().map(str::to_string).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecArgs {
+    /// The exec capability name, as listed by list_services.
+    pub capability: String,
+    /// The command as an argv array, e.g. ["gh", "issue", "list"]. The first element is the bare name of an allowed command; no shell is involved, so pipes, redirects and $VARS are plain text.
+    pub command: Command,
+    /// Working directory: an absolute path inside a directory the capability allows. Omit it to run in a fresh empty directory.
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Text passed to the command's standard input.
+    #[serde(default)]
+    pub stdin: Option<String>,
+    /// Why this command is needed, in one sentence. Required by some capabilities; recorded in the audit log.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExplainArgs {

@@ -33,12 +33,6 @@ fn assert_no_leak(r: &ToolResult, key: &str, what: &str) {
         ),
     ];
     if let Some(h) = v["headers"].as_object() {
-        let names: Vec<&str> = h.keys().map(String::as_str).collect();
-        let lower = key.to_ascii_lowercase();
-        assert!(
-            !names.iter().any(|n| n.contains(&lower)),
-            "{what}: the credential leaked (lower-cased) in a header name: {names:?}"
-        );
         for (k, val) in h {
             places.push((
                 format!("header {k}"),
@@ -162,6 +156,39 @@ async fn class1_2_reflected_credential_never_reaches_the_agent_in_any_encoding()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn class1_response_header_names_never_carry_the_credential() {
+    // The reflector also sends a header named `x-echo-name-<key>`. Names travel lower-cased, so a
+    // lower-case key arrives intact and a mixed-case one loses only its case.
+    let refl = Upstream::reflector().await;
+    let j = Janee::new();
+    j.add_bearer("lower", &refl.url(), LOWER_KEY);
+    j.add_bearer("mixed", &refl.url(), KEY);
+    let token = j.add_agent("agent");
+    let srv = j.serve_http(&[]);
+    let mcp = srv.connect(Some(&token), "names").await;
+    let mut leaks = Vec::new();
+    for (cap, key) in [("lower", LOWER_KEY), ("mixed", KEY)] {
+        let r = mcp.execute(cap, "GET", "/v1/echo").await;
+        assert!(!r.is_error, "{cap}: {}", r.text);
+        let v = r.json();
+        let names: Vec<String> = v["headers"]
+            .as_object()
+            .map(|h| h.keys().cloned().collect())
+            .unwrap_or_default();
+        assert!(
+            names.iter().any(|n| n.starts_with("x-echo")),
+            "{cap}: {names:?}"
+        );
+        let lower = key.to_ascii_lowercase();
+        leaks.extend(names.into_iter().filter(|n| n.contains(&lower)));
+    }
+    assert!(
+        leaks.is_empty(),
+        "the credential reached the agent in response header names: {leaks:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn class2_response_size_cap_never_cuts_a_secret_in_half() {
     let refl = Upstream::reflector().await;
     let j = Janee::new();
@@ -171,6 +198,7 @@ async fn class2_response_size_cap_never_cuts_a_secret_in_half() {
     let mcp = srv.connect(Some(&token), "truncation").await;
     // The default response cap is 1 MiB: place the key so the cap falls inside it.
     let cap = 1usize << 20;
+    let mut leaks = Vec::new();
     for inside in [1, 8, 12, 20, KEY.len() - 1] {
         let r = mcp
             .execute("svc", "GET", &format!("/pad?n={}", cap - inside))
@@ -180,28 +208,27 @@ async fn class2_response_size_cap_never_cuts_a_secret_in_half() {
             "{}",
             r.text.chars().take(300).collect::<String>()
         );
-        let v = r.json();
         assert_eq!(
-            v["truncated"],
+            r.json()["truncated"],
             json!(true),
             "cut {inside} bytes into the key"
         );
         let body = r.body();
-        let tail: String = body
-            .chars()
-            .rev()
-            .take(80)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        for k in 8..=KEY.len() {
-            assert!(
-                !body.contains(&KEY[..k]),
-                "cap {inside} bytes into the key: the agent got its first {k} characters: ...{tail}"
-            );
+        if let Some(k) = (8..=KEY.len()).rev().find(|&k| body.contains(&KEY[..k])) {
+            let tail: String = body
+                .chars()
+                .skip(body.chars().count().saturating_sub(60))
+                .collect();
+            leaks.push(format!(
+                "cap {inside} bytes into the key: first {k} characters: ...{tail}"
+            ));
         }
     }
+    assert!(
+        leaks.is_empty(),
+        "truncation leaked a prefix of the key:\n{}",
+        leaks.join("\n")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
