@@ -80,11 +80,13 @@ fn git_host(spec: &ExecSpec, service: &Service) -> Option<(String, String)> {
 /// Environment for the child: the capability's template filled from the store, plus (for git)
 /// a credential helper that answers only for the service's host.
 fn child_env(
+    trusted_path: &str,
     spec: &ExecSpec,
     service: &Service,
     secrets: &ServiceSecrets,
 ) -> Result<Vec<(String, Zeroizing<String>)>, String> {
-    let mut env = Vec::new();
+    // The child looks programs up in the same trusted PATH its command was resolved from.
+    let mut env = vec![("PATH".to_string(), Zeroizing::new(trusted_path.to_string()))];
     for (var, template) in &spec.env {
         let value = service.auth.fill_template(template, secrets.fields())?;
         crate::scrub::check_scrubbable(&value).map_err(|e| format!("{var}: {e}"))?;
@@ -99,8 +101,9 @@ fn child_env(
             std::env::current_exe(),
         )
     {
+        // A leading '!' makes git run the helper as a command line (not `git credential-<x>`).
         let helper = format!(
-            "'{}' git-credential-helper",
+            "!'{}' git-credential-helper",
             me.display().to_string().replace('\'', "'\\''")
         );
         let config: [(&str, String); 6] = [
@@ -278,7 +281,8 @@ impl JaneeMcp {
                 "ask the human to install it",
             )
         })?;
-        let env = child_env(spec, service, secrets).map_err(upstream)?;
+        let env = child_env(&snap.config.server.trusted_path, spec, service, secrets)
+            .map_err(upstream)?;
         let max = usize::try_from(spec.max_output_bytes).unwrap_or(usize::MAX);
         crate::exec::run(crate::exec::ExecRequest {
             program,

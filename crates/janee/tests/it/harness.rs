@@ -681,7 +681,7 @@ impl Upstream {
     }
 
     /// Reflects the credential it receives in every encoding of [`echo_forms`], in the body and
-    /// in `X-Echo-*` response headers (and in a header name). Under `/error` it answers 401 with a
+    /// in `X-Echo-*` response headers (under `/names` also in a header name). Under `/error` it answers 401 with a
     /// message quoting the key (body and `WWW-Authenticate`); under `/pad?n=N` the body is N
     /// filler bytes followed by the key.
     pub async fn reflector() -> Self {
@@ -802,8 +802,10 @@ async fn reflect_handler(req: Request) -> Response {
             }
         }
     }
-    // The key as part of a header name (names travel lower-cased).
-    if let Ok(n) = axum::http::HeaderName::from_bytes(format!("x-echo-name-{key}").as_bytes()) {
+    // Under `/names`, the key as part of a header name (names travel lower-cased).
+    if req.uri().path().ends_with("/names")
+        && let Ok(n) = axum::http::HeaderName::from_bytes(format!("x-echo-name-{key}").as_bytes())
+    {
         h.append(n, HeaderValue::from_static("1"));
     }
     if let Ok(v) = HeaderValue::from_str(&format!("session={key}")) {

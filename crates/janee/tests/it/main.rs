@@ -4,6 +4,7 @@
 
 mod cli;
 mod e2e;
+mod exec;
 mod harness;
 mod sessions;
 mod snapshots;

@@ -157,7 +157,7 @@ async fn class1_2_reflected_credential_never_reaches_the_agent_in_any_encoding()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn class1_response_header_names_never_carry_the_credential() {
-    // The reflector also sends a header named `x-echo-name-<key>`. Names travel lower-cased, so a
+    // Under `/names` the reflector also sends a header named `x-echo-name-<key>`. Names travel lower-cased, so a
     // lower-case key arrives intact and a mixed-case one loses only its case.
     let refl = Upstream::reflector().await;
     let j = Janee::new();
@@ -168,7 +168,7 @@ async fn class1_response_header_names_never_carry_the_credential() {
     let mcp = srv.connect(Some(&token), "names").await;
     let mut leaks = Vec::new();
     for (cap, key) in [("lower", LOWER_KEY), ("mixed", KEY)] {
-        let r = mcp.execute(cap, "GET", "/v1/echo").await;
+        let r = mcp.execute(cap, "GET", "/v1/names").await;
         assert!(!r.is_error, "{cap}: {}", r.text);
         let v = r.json();
         let names: Vec<String> = v["headers"]
