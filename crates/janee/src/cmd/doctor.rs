@@ -230,6 +230,27 @@ pub fn run(home: &Home, json: bool) -> Result<()> {
             }
         }
         for cap in cfg.capabilities.values() {
+            if let Some(e) = &cap.exec {
+                let name = format!("capability:{}", cap.name);
+                if e.missing.is_empty() {
+                    let paths: Vec<String> = e
+                        .allow_commands
+                        .iter()
+                        .filter_map(|c| e.resolved.get(c).map(|p| p.display().to_string()))
+                        .collect();
+                    add(&name, Status::Ok, format!("exec: {}", paths.join(", ")));
+                } else {
+                    add(
+                        &name,
+                        Status::Fail,
+                        format!(
+                            "exec commands not found in the trusted PATH ({}): {}",
+                            cfg.server.trusted_path,
+                            e.missing.join(", ")
+                        ),
+                    );
+                }
+            }
             for a in cap.allowed_agents.iter().flatten() {
                 if !cfg.agents.iter().any(|x| x.as_str() == a) {
                     add(

@@ -68,6 +68,18 @@ impl Janee {
         );
     }
 
+    /// `janee add NAME --url URL --key-from-env ... EXTRA...` (bearer, with extra flags).
+    pub fn add_bearer_with(&self, name: &str, url: &str, key: &str, extra: &[&str]) {
+        let mut args = vec!["add", name, "--url", url, "--key-from-env", "SVC_KEY"];
+        args.extend_from_slice(extra);
+        let out = self.env.run_env(&args, &[("SVC_KEY", key)]);
+        assert!(
+            out.status.success(),
+            "janee add {name} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// A service whose credential is the header `header` (e.g. `X-Api-Key`).
     pub fn add_header_auth(&self, name: &str, url: &str, header: &str, key: &str) {
         let spec = format!("{header}=HDR_KEY");
@@ -87,6 +99,54 @@ impl Janee {
         assert!(
             out.status.success(),
             "janee add {name} (headers) failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A basic-auth service (`user` and `password`); also creates capability NAME.
+    pub fn add_basic(&self, name: &str, url: &str, user: &str, password: &str) {
+        let out = self.env.run_env(
+            &[
+                "add",
+                name,
+                "--url",
+                url,
+                "--auth-type",
+                "basic",
+                "--username",
+                user,
+                "--password-from-env",
+                "BASIC_PW",
+            ],
+            &[("BASIC_PW", password)],
+        );
+        assert!(
+            out.status.success(),
+            "janee add {name} (basic) failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A service whose key travels in the query parameter `param`.
+    pub fn add_query_auth(&self, name: &str, url: &str, param: &str, key: &str) {
+        let out = self.env.run_env(
+            &[
+                "add",
+                name,
+                "--url",
+                url,
+                "--auth-type",
+                "query",
+                "--param",
+                param,
+                "--key-from-env",
+                "QUERY_KEY",
+            ],
+            &[("QUERY_KEY", key)],
+        );
+        assert!(
+            out.status.success(),
+            "janee add {name} (query) failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
@@ -1004,4 +1064,57 @@ async fn chunked_answer(mut sock: tokio::net::TcpStream) {
     }
     let _ = sock.write_all(b"0\r\n\r\n").await;
     let _ = sock.shutdown().await;
+}
+
+/// A raw TCP upstream that sends response headers at once and then one body byte every
+/// `every`, forever (until the client goes away or a minute passes).
+#[derive(Debug)]
+pub struct Trickle {
+    pub addr: SocketAddr,
+    /// Connections that have been closed by the client (the trickle stopped).
+    pub closed: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Trickle {
+    pub async fn start(every: Duration) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind trickle");
+        let addr = listener.local_addr().expect("addr");
+        let closed = Arc::new(AtomicUsize::new(0));
+        let c = closed.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let c = c.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = sock.read(&mut buf).await;
+                    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n";
+                    if sock.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+                    while tokio::time::Instant::now() < deadline {
+                        if sock.write_all(b"1\r\nx\r\n").await.is_err() {
+                            c.fetch_add(1, Ordering::Relaxed);
+                            return;
+                        }
+                        tokio::time::sleep(every).await;
+                    }
+                });
+            }
+        });
+        Self { addr, closed, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Trickle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

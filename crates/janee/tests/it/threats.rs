@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::harness::{ChunkedReflector, Janee, Mcp, Recorded, ToolResult, Upstream, find_leak};
+use super::harness::{
+    ChunkedReflector, Janee, Mcp, Recorded, ToolResult, Trickle, Upstream, find_leak,
+};
 use super::util::all_files;
 
 /// A bearer key made of unreserved characters only.
@@ -16,8 +18,20 @@ const KEY: &str = "sk_test_51HqLyjWDarjtT1zdp7dc0123456789";
 const SPECIAL_KEY: &str = "sk_live+Ab/9=Zq\"x\\y-0123456789abc";
 /// An all-lower-case key (hex-style tokens): survives header-name lower-casing intact.
 const LOWER_KEY: &str = "sk_lower_0123456789abcdefghij";
+/// The password of a basic-auth service.
+const BASIC_PASSWORD: &str = "pw/Very-Secret+Pass=2024xyz";
+/// The credential of a query-auth service.
+const QUERY_KEY: &str = "qk_live+7Hq/ZZ=0123456789";
 /// The credential of a header-auth service.
 const HEADER_KEY: &str = "hk_9f8e7d6c5b4a3210fedcba";
+const ALL_KEYS: [&str; 6] = [
+    KEY,
+    SPECIAL_KEY,
+    LOWER_KEY,
+    HEADER_KEY,
+    BASIC_PASSWORD,
+    QUERY_KEY,
+];
 
 /// Every form of `key` the agent could read: the tool text, the raw JSON-RPC result, the
 /// decoded body and every decoded response header value.
@@ -70,6 +84,10 @@ async fn class1_2_reflected_credential_never_reaches_the_agent_in_any_encoding()
     j.add_bearer("chunky", &chunked.url(), KEY);
     j.add_bearer("lower", &refl.url(), LOWER_KEY);
     j.add_header_auth("hdr", &refl.url(), "X-Api-Key", HEADER_KEY);
+    j.add_basic("basic", &refl.url(), "alice", BASIC_PASSWORD);
+    // The recorder's answer quotes the request target, which carries the query credential.
+    let rec = Upstream::recorder().await;
+    j.add_query_auth("query", &rec.url(), "api_key", QUERY_KEY);
     let token = j.add_agent("agent");
     let srv = j.serve_http(&[]);
     let mcp = srv.connect(Some(&token), "echo-client").await;
@@ -94,7 +112,12 @@ async fn class1_2_reflected_credential_never_reaches_the_agent_in_any_encoding()
             );
         }
     }
-    for (cap, key) in [("lower", LOWER_KEY), ("hdr", HEADER_KEY)] {
+    for (cap, key) in [
+        ("lower", LOWER_KEY),
+        ("hdr", HEADER_KEY),
+        ("basic", BASIC_PASSWORD),
+        ("query", QUERY_KEY),
+    ] {
         let r = mcp.execute(cap, "GET", "/v1/echo").await;
         assert!(!r.is_error, "{cap}: {}", r.text);
         assert_no_leak(&r, key, cap);
@@ -111,11 +134,28 @@ async fn class1_2_reflected_credential_never_reaches_the_agent_in_any_encoding()
                 .collect()
         })
         .collect();
-    assert_eq!(seen.len(), 8);
+    assert_eq!(seen.len(), 9);
     for (i, auths) in seen.iter().take(6).enumerate() {
         let key = if i < 3 { KEY } else { SPECIAL_KEY };
         assert_eq!(auths, &vec![format!("Bearer {key}")], "request {i}");
     }
+
+    assert_eq!(
+        refl.requests()[8].header_values("authorization"),
+        vec![format!(
+            "Basic {}",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                format!("alice:{BASIC_PASSWORD}")
+            )
+        )]
+    );
+    assert_eq!(rec.count(), 1);
+    assert!(
+        rec.requests()[0].target.contains("api_key="),
+        "{:?}",
+        rec.requests()[0].target
+    );
 
     // The key and its base64/hex split across many small chunks of a chunked response.
     let r = mcp.execute("chunky", "GET", "/stream").await;
@@ -127,7 +167,9 @@ async fn class1_2_reflected_credential_never_reaches_the_agent_in_any_encoding()
 
     // The audit log counts the scrubbing, and holds no form of either key.
     let logs = j.logs();
-    for cap in ["plain", "special", "chunky", "lower", "hdr"] {
+    for cap in [
+        "plain", "special", "chunky", "lower", "hdr", "basic", "query",
+    ] {
         let calls = audit_calls(&logs, cap);
         assert!(!calls.is_empty(), "no audit record for {cap}");
         for c in calls {
@@ -137,7 +179,7 @@ async fn class1_2_reflected_credential_never_reaches_the_agent_in_any_encoding()
     }
     for (path, bytes) in all_files(&j.logs_dir()) {
         let text = String::from_utf8_lossy(&bytes);
-        for key in [KEY, SPECIAL_KEY] {
+        for key in ALL_KEYS {
             assert_eq!(
                 find_leak(&text, key),
                 None,
@@ -146,7 +188,7 @@ async fn class1_2_reflected_credential_never_reaches_the_agent_in_any_encoding()
             );
         }
     }
-    for key in [KEY, SPECIAL_KEY] {
+    for key in ALL_KEYS {
         assert_eq!(
             find_leak(&srv.stderr(), key),
             None,
@@ -648,6 +690,7 @@ async fn class5_agent_headers_cannot_smuggle_credentials_routing_or_methods() {
         ("svc", "", "SMUGGLED"),
         ("hdr", "X-Api-Key", "SMUGGLED"),
         ("hdr", "x-api-key", "SMUGGLED"),
+        ("hdr", "X-API-KEY", "SMUGGLED"),
         ("hdr", "Authorization", "Bearer SMUGGLED"),
     ];
     for (cap, name, value) in attacks {
@@ -775,6 +818,20 @@ async fn class6_one_agent_cannot_act_as_another() {
     assert!(!r.is_error, "{}", r.text);
     assert_eq!(up.count(), 1);
 
+    // Bob riding Alice's MCP session id is still Bob; no token at all on her session is refused.
+    let mut hijack = m.clone();
+    hijack.token = Some(bob.clone());
+    assert_eq!(hijack.whoami().await["agentId"], json!("bob"));
+    let r = hijack.execute("a-only", "GET", "/x").await;
+    assert!(r.is_error, "bob used alice's session: {}", r.text);
+    hijack.token = None;
+    let reply = hijack
+        .post(&json!({"jsonrpc": "2.0", "id": 99, "method": "tools/call",
+                       "params": {"name": "whoami", "arguments": {}}}))
+        .await;
+    assert_eq!(reply.status, 401, "{}", reply.text);
+    assert_eq!(up.count(), 1);
+
     // Forged, altered, empty and missing tokens: 401 before any MCP handling.
     let mut altered = alice.clone().into_bytes();
     let last = altered.len() - 1;
@@ -826,6 +883,14 @@ async fn class6_one_agent_cannot_act_as_another() {
     assert_eq!(who["identitySource"], json!("stdio-flag"), "{who}");
     let r = s.execute("a-only", "GET", "/x");
     assert!(r.is_error, "stdio bob used a-only: {}", r.text);
+    drop(s);
+    let mut s = j.stdio(&["serve"], "alice");
+    let who = s.whoami();
+    assert_ne!(who["agentId"], json!("alice"), "{who}");
+    assert!(
+        s.execute("a-only", "GET", "/x").is_error,
+        "default stdio agent used a-only"
+    );
     drop(s);
     let mut s = j.stdio(&["serve", "--agent", "alice"], "bob");
     assert_eq!(s.whoami()["agentId"], json!("alice"));
@@ -1320,4 +1385,41 @@ async fn class11_deep_json_and_oversized_arguments_do_not_take_the_server_down()
     let fresh = srv.connect(Some(&token), "fresh").await;
     assert_eq!(fresh.whoami().await["agentId"], json!("agent"));
     assert!(srv.is_running());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn class11_a_trickling_upstream_is_cut_off_by_the_service_timeout() {
+    let trickle = Trickle::start(Duration::from_millis(100)).await;
+    let up = Upstream::recorder().await;
+    let j = Janee::new();
+    j.add_bearer_with("drip", &trickle.url(), KEY, &["--timeout", "2s"]);
+    j.add_bearer("fast", &up.url(), KEY);
+    let token = j.add_agent("agent");
+    let srv = j.serve_http(&[]);
+    let mcp = srv.connect(Some(&token), "drip").await;
+    let m = mcp.clone();
+    let started = Instant::now();
+    let drip = tokio::spawn(async move { m.execute("drip", "GET", "/forever").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = mcp.execute("fast", "GET", "/meanwhile").await;
+    assert!(!r.is_error, "{}", r.text);
+    let r = tokio::time::timeout(Duration::from_secs(10), drip)
+        .await
+        .expect("a 2 s service timeout did not end a call whose body never finishes")
+        .unwrap();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    assert!(
+        r.is_error || r.json()["truncated"] == json!(true),
+        "{}",
+        r.text
+    );
+    let wait = Instant::now();
+    while trickle.closed.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        assert!(
+            wait.elapsed() < Duration::from_secs(3),
+            "Janee kept reading the trickling upstream after answering"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
