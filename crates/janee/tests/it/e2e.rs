@@ -583,3 +583,21 @@ fn mcp_inspector_cli_over_http_with_bearer_header() {
     assert!(!run.stdout.contains("list_services"), "{}", run.stdout);
     assert!(run.stderr.contains("auth_required"), "{}", run.stderr);
 }
+
+#[test]
+fn python_mcp_client_approves_through_elicitation_over_stdio() {
+    let fx = Fixture::new();
+    fx.env.ok(&["cap", "add", "guarded", "--service", "upstream", "--no-auto-approve"]);
+    let out = python(&fx, "elicit_approval.py", &[]);
+    assert!(out.contains("ELICIT OK"), "{out}");
+    let events: Vec<String> = fx
+        .env
+        .ok(&["logs", "--json"])
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["event"].as_str().map(str::to_string))
+        .collect();
+    for e in ["approval-request", "approve", "deny", "session-open"] {
+        assert!(events.iter().any(|x| x == e), "no {e} event in {events:?}");
+    }
+}
