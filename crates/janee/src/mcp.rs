@@ -404,33 +404,14 @@ impl JaneeMcp {
             .service(cap.service.as_str())
             .ok_or_else(|| invalid("service vanished".into(), "retry"))?;
         rec.service = Some(service.name.to_string());
-        let shown = crate::session::ShownRequest {
-            method: Some(method.to_string()),
-            path: Some(path.as_str().to_string()),
-            argv: None,
-        };
-        let admitted = self
-            .state
-            .gate()
-            .admit(
-                self.state.audit(),
-                caller.agent_str(),
-                cap,
-                &shown,
-                a.reason.as_deref(),
-                snap.config.server.approval_timeout,
-                self.state.shutdown_token(),
-                elicitor,
-            )
-            .await
-            .map_err(Failure::Denied)?;
-        rec.session = Some(admitted.session);
         let secrets = snap.secrets.get(service.name.as_str()).ok_or_else(|| {
             Failure::Upstream(crate::proxy::UpstreamError {
                 service: service.name.to_string(),
                 reason: "no credential is stored for this service; the human must run `janee add` or `janee doctor`".into(),
             })
         })?;
+        // The request is checked in full before the gate, so a malformed call neither opens a
+        // session nor spends the rate limit.
         let mut headers = Vec::new();
         for (k, v) in a.headers.iter().flatten() {
             if let Some(why) = crate::headers::agent_header_refusal(k, v, &secrets.scheme_headers) {
@@ -456,6 +437,27 @@ impl JaneeMcp {
                 }
             }
         }
+        let shown = crate::session::ShownRequest {
+            method: Some(method.to_string()),
+            path: Some(path.as_str().to_string()),
+            argv: None,
+        };
+        let admitted = self
+            .state
+            .gate()
+            .admit(
+                self.state.audit(),
+                caller.agent_str(),
+                cap,
+                &shown,
+                a.reason.as_deref(),
+                snap.config.server.approval_timeout,
+                self.state.shutdown_token(),
+                elicitor,
+            )
+            .await
+            .map_err(Failure::Denied)?;
+        rec.session = Some(admitted.session);
         let max = cap.max_response_bytes.unwrap_or(service.max_response_bytes);
         crate::proxy::send(
             self.state.http(),
