@@ -40,7 +40,9 @@ impl Drop for Group {
 /// `killpg(pgid, SIGKILL)`; true when the group is gone (signalled, or already empty).
 fn signal_group(pgid: u32) -> bool {
     // Never signal "every process" (0) or init's group (1).
-    let Ok(raw) = i32::try_from(pgid) else { return false };
+    let Ok(raw) = i32::try_from(pgid) else {
+        return false;
+    };
     if raw <= 1 {
         return false;
     }

@@ -587,7 +587,14 @@ fn mcp_inspector_cli_over_http_with_bearer_header() {
 #[test]
 fn python_mcp_client_approves_through_elicitation_over_stdio() {
     let fx = Fixture::new();
-    fx.env.ok(&["cap", "add", "guarded", "--service", "upstream", "--no-auto-approve"]);
+    fx.env.ok(&[
+        "cap",
+        "add",
+        "guarded",
+        "--service",
+        "upstream",
+        "--no-auto-approve",
+    ]);
     let out = python(&fx, "elicit_approval.py", &[]);
     assert!(out.contains("ELICIT OK"), "{out}");
     let events: Vec<String> = fx

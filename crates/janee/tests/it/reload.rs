@@ -33,26 +33,44 @@ async fn issue_5_config_and_store_changes_apply_without_restart_and_bad_config_k
         mcp.execute("narrow", "GET", "/only/x").await.status() == Some(200)
     })
     .await;
-    assert_eq!(mcp.execute("narrow", "GET", "/other").await.reason_code().as_deref(), Some("RULE_DENY"));
+    assert_eq!(
+        mcp.execute("narrow", "GET", "/other")
+            .await
+            .reason_code()
+            .as_deref(),
+        Some("RULE_DENY")
+    );
 
     // A second agent added by the CLI can authenticate without a restart.
     let t2 = j.add_agent("late");
     // The reloader polls every 250 ms.
     tokio::time::sleep(Duration::from_millis(700)).await;
     let late = server.connect(Some(&t2), "late").await;
-    assert_eq!(late.execute("api", "GET", "/late").await.status(), Some(200));
+    assert_eq!(
+        late.execute("api", "GET", "/late").await.status(),
+        Some(200)
+    );
 
     // A broken config is refused; the old one stays in force and the failure is audited.
     let good = std::fs::read_to_string(j.env.config_path()).unwrap();
     std::fs::write(j.env.config_path(), format!("{good}\nbogusKey: [\n")).unwrap();
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(mcp.execute("narrow", "GET", "/only/y").await.status(), Some(200));
+    assert_eq!(
+        mcp.execute("narrow", "GET", "/only/y").await.status(),
+        Some(200)
+    );
     assert!(
-        j.logs().iter().any(|l| l["event"] == "config-reload" && l.get("error").is_some()),
+        j.logs()
+            .iter()
+            .any(|l| l["event"] == "config-reload" && l.get("error").is_some()),
         "the failed reload was not audited"
     );
     // Fixing the file brings changes back.
-    std::fs::write(j.env.config_path(), good.replace("GET /only/*", "GET /changed/*")).unwrap();
+    std::fs::write(
+        j.env.config_path(),
+        good.replace("GET /only/*", "GET /changed/*"),
+    )
+    .unwrap();
     eventually("the fixed config", || async {
         mcp.execute("narrow", "GET", "/changed/z").await.status() == Some(200)
     })
