@@ -407,7 +407,11 @@ impl Rule {
         if !self.method_matches(method) {
             return false;
         }
-        if glob_match(&self.pattern, target.as_str()) {
+        // Deny rules also ignore ASCII case: many upstreams route `/V1/ADMIN` to `/v1/admin`,
+        // so a deny rule must not be dodged by case games. (Allow rules stay exact.)
+        let pattern = self.pattern.to_ascii_lowercase();
+        let g = |text: &str| glob_match(&pattern, &text.to_ascii_lowercase());
+        if g(target.as_str()) {
             return true;
         }
         let path = target.path();
@@ -416,13 +420,13 @@ impl Rule {
         } else {
             None
         };
-        if self.pattern.contains('?') {
+        if pattern.contains('?') {
             match (trimmed, target.query()) {
-                (Some(t), Some(q)) => glob_match(&self.pattern, &format!("{t}?{q}")),
+                (Some(t), Some(q)) => g(&format!("{t}?{q}")),
                 _ => false,
             }
         } else {
-            glob_match(&self.pattern, path) || trimmed.is_some_and(|t| glob_match(&self.pattern, t))
+            g(path) || trimmed.is_some_and(g)
         }
     }
 }
@@ -765,6 +769,32 @@ mod tests {
         for (request, want) in table {
             assert_eq!(outcome(allow, deny, request), want, "{request}");
         }
+    }
+
+    #[test]
+    fn deny_rules_ignore_case_and_allow_rules_do_not() {
+        let allow = vec![Rule::parse("GET /v1/*").unwrap()];
+        let deny = vec![Rule::parse("* /v1/admin*").unwrap()];
+        for p in [
+            "/v1/ADMIN",
+            "/v1/Admin/users",
+            "/v1/aDmIn?x=1",
+            "/v1/ADMIN/",
+        ] {
+            let c = canonicalize(p).unwrap();
+            assert!(
+                matches!(
+                    evaluate(&allow, &deny, "GET", &c),
+                    RuleOutcome::DeniedByRule { .. }
+                ),
+                "{p}"
+            );
+        }
+        let c = canonicalize("/V1/users").unwrap();
+        assert_eq!(
+            evaluate(&allow, &deny, "GET", &c),
+            RuleOutcome::DeniedNoMatch
+        );
     }
 
     #[test]

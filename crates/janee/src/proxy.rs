@@ -130,6 +130,12 @@ pub async fn send(
         if DROP_RESPONSE_HEADERS.contains(&name) {
             continue;
         }
+        // Header names are the upstream's to choose, and arrive lower-cased: one that holds a
+        // secret (in any case) is dropped whole.
+        if secrets.name_holds_secret(name) {
+            hits += 1;
+            continue;
+        }
         let text = String::from_utf8_lossy(v.as_bytes());
         let (clean, h) = secrets.patterns.scrub_str(&text);
         hits += h;
@@ -167,7 +173,11 @@ pub async fn send(
             break;
         }
     }
-    body.extend_from_slice(&stream.finish());
+    if !truncated {
+        body.extend_from_slice(&stream.finish());
+    }
+    // When the cap cut the body, the bytes the scrubber still holds may be the start of a
+    // secret that was cut in half: they are dropped, never flushed.
     hits += stream.hits();
     Ok(Response {
         status,

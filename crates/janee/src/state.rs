@@ -19,6 +19,8 @@ use crate::scrub::Patterns;
 pub struct ServiceSecrets {
     fields: SecretFields,
     pub patterns: Patterns,
+    /// The same secrets lower-cased, for text that arrives case-folded (HTTP header names).
+    lower_patterns: Patterns,
     /// Lower-case header names the auth scheme sets.
     pub scheme_headers: Vec<String>,
 }
@@ -35,11 +37,23 @@ impl ServiceSecrets {
     fn new(service: &Service, fields: SecretFields) -> Self {
         let values = service.auth.scrub_values(&fields);
         let exposed: Vec<&str> = values.iter().map(|s| s.expose()).collect();
+        let lower: Vec<zeroize::Zeroizing<String>> = exposed
+            .iter()
+            .map(|s| zeroize::Zeroizing::new(s.to_ascii_lowercase()))
+            .collect();
+        let lower_refs: Vec<&str> = lower.iter().map(|s| s.as_str()).collect();
         Self {
             patterns: Patterns::new(&exposed),
+            lower_patterns: Patterns::new(&lower_refs),
             scheme_headers: service.auth.header_names(&fields),
             fields,
         }
+    }
+
+    /// Whether case-folded text (a header name) carries a secret in any case.
+    pub fn name_holds_secret(&self, name: &str) -> bool {
+        let lower = name.to_ascii_lowercase();
+        self.lower_patterns.scrub_str(&lower).1 > 0 || self.patterns.scrub_str(name).1 > 0
     }
 
     pub fn credential(&self, service: &Service) -> Credential {
