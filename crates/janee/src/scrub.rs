@@ -12,7 +12,8 @@
 //!   case-sensitive; mixed-case hex such as `DeAdBeEf` is *not* matched);
 //! - percent-encoding of every byte outside RFC 3986 "unreserved", with upper-
 //!   and lower-case hex digits, and the form-encoded (`space` → `+`) forms;
-//! - JSON string escaping (`serde_json`, without the quotes);
+//! - JavaScript `encodeURIComponent` (which leaves `!'()*` unescaped);
+//! - JSON string escaping (`serde_json`, without the quotes), also with `/` escaped as `\/`;
 //! - shell escaping: `"$` `` ` `` `\` backslash-escaped, and `'` → `'\''`.
 //!
 //! Variants shorter than [`MIN_SECRET_LEN`] bytes are dropped and duplicates
@@ -84,6 +85,11 @@ pub fn check_scrubbable(value: &str) -> Result<(), ScrubError> {
 
 /// Percent-encodes every byte outside RFC 3986 "unreserved" (`A-Za-z0-9-._~`).
 fn percent(s: &[u8], upper: bool, form: bool) -> Vec<u8> {
+    percent_keeping(s, upper, form, b"-._~")
+}
+
+/// Percent-encodes every byte that is not alphanumeric or in `keep`.
+fn percent_keeping(s: &[u8], upper: bool, form: bool, keep: &[u8]) -> Vec<u8> {
     let digits: &[u8; 16] = if upper {
         b"0123456789ABCDEF"
     } else {
@@ -91,7 +97,7 @@ fn percent(s: &[u8], upper: bool, form: bool) -> Vec<u8> {
     };
     let mut out = Vec::with_capacity(s.len() * 3);
     for &b in s {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+        if b.is_ascii_alphanumeric() || keep.contains(&b) {
             out.push(b);
         } else if form && b == b' ' {
             out.push(b'+');
@@ -142,10 +148,16 @@ fn variants(secret: &str) -> Vec<Pat> {
     for (upper, form) in [(true, false), (false, false), (true, true), (false, true)] {
         add(percent(s, upper, form));
     }
+    // JavaScript's encodeURIComponent leaves `!'()*` as they are.
+    for upper in [true, false] {
+        add(percent_keeping(s, upper, false, b"-._~!'()*"));
+    }
     if let Ok(json) = serde_json::to_string(secret).map(Zeroizing::new)
         && let Some(inner) = json.strip_prefix('"').and_then(|j| j.strip_suffix('"'))
     {
         add(inner.as_bytes().to_vec());
+        // PHP and some other encoders also escape '/' as `\/`.
+        add(inner.replace('/', "\\/").into_bytes());
     }
     add(backslash_escape(s, b"\"$`\\"));
     let single_quoted = Zeroizing::new(secret.replace('\'', "'\\''"));
@@ -431,6 +443,27 @@ mod tests {
         let lower = parts.collect::<Vec<_>>().join("%");
         check(SPECIAL, &format!("?t={lower}"), &[&lower]);
         assert!(lower.contains("%5c"));
+    }
+
+    #[test]
+    fn encode_uri_component_and_slash_escaped_json() {
+        let secret = "sk_(live)!*'/x~y z";
+        let p = Patterns::new(&[secret]);
+        let js: String = secret
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let (out, hits) = p.scrub_str(&format!("q={js}&"));
+        assert!(hits >= 1 && !out.contains(&js), "{out}");
+        let php = serde_json::to_string(secret).unwrap().replace('/', "\\/");
+        let (out, hits) = p.scrub_str(&format!("{{\"k\":{php}}}"));
+        assert!(hits >= 1 && !out.contains("sk_(live)"), "{out}");
     }
 
     #[test]
