@@ -287,17 +287,7 @@ impl Gatekeeper {
             };
             a.decided_at = Some(now);
             a.seal(&key);
-            let mut r = Record::new(if approve {
-                EventKind::Approve
-            } else {
-                EventKind::Deny
-            });
-            r.request_id = Some(a.id.clone());
-            r.agent = Some(a.agent.clone());
-            r.capability = Some(a.capability.clone());
-            r.method = a.request.method.clone();
-            r.path = a.request.path.clone();
-            r.argv = a.request.argv.clone();
+            let mut r = a.decision_record();
             r.detail = Some("decided in the MCP client (elicitation)".into());
             Some(r)
         })

@@ -292,15 +292,8 @@ impl JaneeMcp {
         let started = Instant::now();
         let snap = self.state.snapshot();
         let method = a.method.to_ascii_uppercase();
-        let mut rec = Record::new(EventKind::Call);
-        rec.agent = caller.agent.clone();
-        rec.agent_verified_by = serde_json::to_value(caller.via)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string));
-        rec.label = caller.label.clone();
-        rec.capability = Some(a.capability.clone());
+        let mut rec = call_record(caller, &a.capability, a.reason.as_ref());
         rec.method = Some(method.clone());
-        rec.reason = a.reason.clone();
 
         let elicitor = self.elicitor(ctx);
         let outcome = self
@@ -315,37 +308,9 @@ impl JaneeMcp {
                 rec.scrub_hits = Some(resp.scrub_hits as u64);
                 text_result(&serde_json::to_value(&resp).unwrap_or_default(), false)
             }
-            Err(Failure::Denied(d)) => {
-                rec.decision = Some(crate::audit::Decision::Deny);
-                rec.reason_code = serde_json::to_value(d.code)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string));
-                rec.rule = d.rule.clone();
-                rec.event = if d.code == ReasonCode::RateLimited {
-                    EventKind::RateLimited
-                } else {
-                    EventKind::Denied
-                };
-                text_result(&denial_json(&d, &a.capability), true)
-            }
-            Err(Failure::Upstream(e)) => {
-                rec.decision = Some(crate::audit::Decision::Allow);
-                rec.error = Some(e.to_string());
-                text_result(
-                    &json!({"error": e.to_string(), "service": e.service, "denial": null}),
-                    true,
-                )
-            }
+            Err(f) => failure_result(&mut rec, f, &a.capability),
         };
-        // The record is written before the response returns.
-        if let Err(e) = self.state.audit().append(rec).await {
-            tracing::error!("audit write failed: {e}");
-            return text_result(
-                &json!({"error": "Janee could not write its audit log; the call result is withheld"}),
-                true,
-            );
-        }
-        response
+        self.audited(rec, response).await
     }
 
     async fn execute_inner(
@@ -479,4 +444,59 @@ impl JaneeMcp {
 enum Failure {
     Denied(Denial),
     Upstream(crate::proxy::UpstreamError),
+}
+
+/// The audit record every tool call starts from.
+fn call_record(caller: &Caller, capability: &str, reason: Option<&String>) -> Record {
+    let mut rec = Record::new(EventKind::Call);
+    rec.agent = caller.agent.clone();
+    rec.agent_verified_by = serde_json::to_value(caller.via)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string));
+    rec.label = caller.label.clone();
+    rec.capability = Some(capability.to_string());
+    rec.reason = reason.cloned();
+    rec
+}
+
+/// Record a refusal or an upstream failure and build the tool result the agent sees.
+fn failure_result(rec: &mut Record, failure: Failure, capability: &str) -> CallToolResponse {
+    match failure {
+        Failure::Denied(d) => {
+            rec.decision = Some(crate::audit::Decision::Deny);
+            rec.reason_code = serde_json::to_value(d.code)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string));
+            rec.rule = d.rule.clone();
+            rec.event = if d.code == ReasonCode::RateLimited {
+                EventKind::RateLimited
+            } else {
+                EventKind::Denied
+            };
+            text_result(&denial_json(&d, capability), true)
+        }
+        Failure::Upstream(e) => {
+            rec.decision = Some(crate::audit::Decision::Allow);
+            rec.error = Some(e.to_string());
+            text_result(
+                &json!({"error": e.to_string(), "service": e.service, "denial": null}),
+                true,
+            )
+        }
+    }
+}
+
+impl JaneeMcp {
+    /// Write the call's record, then hand back its result: a result whose record could not be
+    /// written is withheld.
+    async fn audited(&self, rec: Record, response: CallToolResponse) -> CallToolResponse {
+        if let Err(e) = self.state.audit().append(rec).await {
+            tracing::error!("audit write failed: {e}");
+            return text_result(
+                &json!({"error": "Janee could not write its audit log; the result is withheld"}),
+                true,
+            );
+        }
+        response
+    }
 }

@@ -195,6 +195,24 @@ impl Approval {
         ]
     }
 
+    /// The audit record of this request's decision.
+    pub fn decision_record(&self) -> crate::audit::Record {
+        use crate::audit::{EventKind, Record};
+        let approved = self.status == ApprovalStatus::Approved;
+        let mut r = Record::new(if approved {
+            EventKind::Approve
+        } else {
+            EventKind::Deny
+        });
+        r.request_id = Some(self.id.clone());
+        r.agent = Some(self.agent.clone());
+        r.capability = Some(self.capability.clone());
+        r.method = self.request.method.clone();
+        r.path = self.request.path.clone();
+        r.argv = self.request.argv.clone();
+        r
+    }
+
     /// Sign a decision (only `janee approve`/`deny`, which hold the key, can).
     pub fn seal(&mut self, key: &SubKey) {
         let p = self.mac_parts();

@@ -211,17 +211,7 @@ fn decide(
         Some(Err(status)) => bail!("request {id} is already {status:?}"),
         Some(Ok(a)) => a,
     };
-    let mut rec = Record::new(if approve {
-        EventKind::Approve
-    } else {
-        EventKind::Deny
-    });
-    rec.request_id = Some(a.id.clone());
-    rec.agent = Some(a.agent.clone());
-    rec.capability = Some(a.capability.clone());
-    rec.method = a.request.method.clone();
-    rec.path = a.request.path.clone();
-    rec.argv = a.request.argv.clone();
+    let rec = a.decision_record();
     let log = AuditLog::open_blocking(&home.logs_dir(), store.key().subkey("audit"))?;
     log.append_blocking(rec)?;
     log.flush_blocking()?;

@@ -8,8 +8,8 @@ use rmcp::model::CallToolResponse;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::{Failure, JaneeMcp, denial_json, text_result};
-use crate::audit::{EventKind, Record};
+use super::{Failure, JaneeMcp, failure_result, text_result};
+use crate::audit::Record;
 use crate::config::{ExecSpec, Service};
 use crate::policy::{self, Caller, Decision, Denial, ReasonCode, Request};
 use crate::state::ServiceSecrets;
@@ -138,16 +138,9 @@ impl JaneeMcp {
     ) -> CallToolResponse {
         let started = Instant::now();
         let argv = a.command.clone().into_argv();
-        let mut rec = Record::new(EventKind::Call);
-        rec.agent = caller.agent.clone();
-        rec.agent_verified_by = serde_json::to_value(caller.via)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string));
-        rec.label = caller.label.clone();
-        rec.capability = Some(a.capability.clone());
+        let mut rec = super::call_record(caller, &a.capability, a.reason.as_ref());
         rec.method = Some("EXEC".into());
         rec.argv = Some(argv.clone());
-        rec.reason = a.reason.clone();
         let elicitor = self.elicitor(ctx);
         let outcome = self.exec_inner(caller, &a, &argv, &mut rec, elicitor).await;
         rec.duration_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
@@ -175,36 +168,9 @@ impl JaneeMcp {
                 }
                 text_result(&v, false)
             }
-            Err(Failure::Denied(d)) => {
-                rec.decision = Some(crate::audit::Decision::Deny);
-                rec.reason_code = serde_json::to_value(d.code)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string));
-                rec.rule = d.rule.clone();
-                rec.event = if d.code == ReasonCode::RateLimited {
-                    EventKind::RateLimited
-                } else {
-                    EventKind::Denied
-                };
-                text_result(&denial_json(&d, &a.capability), true)
-            }
-            Err(Failure::Upstream(e)) => {
-                rec.decision = Some(crate::audit::Decision::Allow);
-                rec.error = Some(e.to_string());
-                text_result(
-                    &json!({"error": e.to_string(), "service": e.service, "denial": null}),
-                    true,
-                )
-            }
+            Err(f) => failure_result(&mut rec, f, &a.capability),
         };
-        if let Err(e) = self.state.audit().append(rec).await {
-            tracing::error!("audit write failed: {e}");
-            return text_result(
-                &json!({"error": "Janee could not write its audit log; the result is withheld"}),
-                true,
-            );
-        }
-        response
+        self.audited(rec, response).await
     }
 
     async fn exec_inner(
