@@ -76,6 +76,8 @@ pub struct Server {
 pub struct BaseUrl {
     url: Url,
     base_path: String,
+    /// As written in config.yaml, for display.
+    written: String,
 }
 
 impl BaseUrl {
@@ -114,11 +116,16 @@ impl BaseUrl {
         if base_path.contains("/./") || base_path.contains("/../") || base_path.ends_with("/..") {
             return Err("the base URL path must not contain dot segments".into());
         }
-        Ok(Self { url, base_path })
+        Ok(Self {
+            url,
+            base_path,
+            written: text.to_string(),
+        })
     }
 
+    /// The URL as the user wrote it.
     pub fn as_str(&self) -> &str {
-        self.url.as_str()
+        &self.written
     }
 
     /// Scheme, host and port.

@@ -423,6 +423,7 @@ impl JaneeMcp {
             .await
             .map_err(Failure::Denied)?;
         rec.session = Some(admitted.session);
+        rec.bytes_in = Some(a.body.as_ref().map_or(0, |b| b.len() as u64));
         let max = cap.max_response_bytes.unwrap_or(service.max_response_bytes);
         crate::proxy::send(
             self.state.http(),
