@@ -177,6 +177,10 @@ impl Home {
     }
 }
 
+/// A JSON-RPC request split around its id.
+#[derive(Debug, Clone)]
+pub struct Template(String, String);
+
 /// A `janee serve --agent bench` over stdio, spoken to in newline-delimited JSON-RPC.
 #[derive(Debug)]
 pub struct StdioServer {
@@ -271,18 +275,25 @@ impl StdioServer {
         Ok(())
     }
 
-    /// Pre-encoded `tools/call execute GET path` with a placeholder id, for tight loops.
-    pub fn execute_template(path: &str) -> (String, String) {
-        let args = json!({"capability": CAPABILITY, "method": "GET", "path": path});
-        let params = json!({"name": "execute", "arguments": args}).to_string();
-        (
+    /// A pre-encoded `tools/call` with a placeholder for the id, for tight loops.
+    pub fn call_template(tool: &str, arguments: Value) -> Template {
+        let params = json!({"name": tool, "arguments": arguments}).to_string();
+        Template(
             r#"{"jsonrpc":"2.0","id":"#.to_string(),
             format!(r#","method":"tools/call","params":{params}}}"#),
         )
     }
 
-    /// One `execute` call from a template; the response line is in `self.line`.
-    pub fn execute(&mut self, template: &(String, String)) -> Result<()> {
+    /// `tools/call execute {capability: up, method: GET, path}`.
+    pub fn execute_template(path: &str) -> Template {
+        Self::call_template(
+            "execute",
+            json!({"capability": CAPABILITY, "method": "GET", "path": path}),
+        )
+    }
+
+    /// One call from a template; the response line is in `self.line`.
+    pub fn call(&mut self, template: &Template) -> Result<()> {
         let id = self.next_id;
         self.next_id += 1;
         let msg = format!("{}{id}{}", template.0, template.1);

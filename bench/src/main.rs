@@ -347,13 +347,13 @@ fn latency(opts: &Opts, home: &Home, direct: &Direct<'_>, report: &mut Report) -
     let mut srv = StdioServer::spawn(home)?;
     srv.initialize()?;
     let tmpl = StdioServer::execute_template(SMALL_PATH);
-    srv.execute(&tmpl)?;
+    srv.call(&tmpl)?;
     let first = janee::check_execute(&srv.line)?;
     if first["body"].as_str() != Some(r#"{"ok":true}"#) {
         bail!("unexpected execute body: {first}");
     }
     for _ in 0..opts.warmup {
-        srv.execute(&tmpl)?;
+        srv.call(&tmpl)?;
         direct.get(SMALL_PATH)?;
     }
     let pid = srv.pid();
@@ -367,7 +367,7 @@ fn latency(opts: &Opts, home: &Home, direct: &Direct<'_>, report: &mut Report) -
     // Interleaved, so both see the same machine state.
     for _ in 0..opts.calls {
         let t = Instant::now();
-        srv.execute(&tmpl)?;
+        srv.call(&tmpl)?;
         j.push(util::ms(t.elapsed()));
         if !janee::looks_ok(&srv.line) {
             bad += 1;
@@ -381,6 +381,7 @@ fn latency(opts: &Opts, home: &Home, direct: &Direct<'_>, report: &mut Report) -
         }
     }
     let cpu = util::proc_cpu_secs(pid)? - cpu0;
+    let ladder = stdio_ladder(&mut srv, opts.calls.min(500));
     srv.close()?;
     if bad > 0 {
         bail!(
@@ -410,6 +411,18 @@ fn latency(opts: &Opts, home: &Home, direct: &Direct<'_>, report: &mut Report) -
         fmt_ms(ds.max),
         cpu * 1e6 / js.n as f64
     ));
+    match ladder {
+        Ok((who, deny)) => report.details.push(format!(
+            "stdio cost ladder (p50, same server): `whoami` {} (stdio + JSON-RPC + rmcp dispatch, no audit, no upstream); `execute` denied for an unknown capability {} (+{} for policy and the audit append); allowed `execute` {} (+{} for the upstream leg, whose direct cost is {})",
+            fmt_ms(who.p50),
+            fmt_ms(deny.p50),
+            fmt_ms(deny.p50 - who.p50),
+            fmt_ms(js.p50),
+            fmt_ms(js.p50 - deny.p50),
+            fmt_ms(ds.p50)
+        )),
+        Err(e) => report.details.push(format!("stdio cost ladder failed: {e:#}")),
+    }
     // Where the time goes: the server's own durationMs covers policy + upstream round trip
     // (from the tool handler's start to before the audit append).
     match home.last_call_durations(opts.calls) {
@@ -431,6 +444,35 @@ fn latency(opts: &Opts, home: &Home, direct: &Direct<'_>, report: &mut Report) -
     Ok(())
 }
 
+/// p50 of `whoami` and of a denied `execute` (unknown capability) on a warm server.
+fn stdio_ladder(srv: &mut StdioServer, n: usize) -> Result<(Stats, Stats)> {
+    let who = StdioServer::call_template("whoami", serde_json::json!({}));
+    let deny = StdioServer::call_template(
+        "execute",
+        serde_json::json!({"capability": "no-such-capability", "method": "GET", "path": SMALL_PATH}),
+    );
+    let mut out = Vec::new();
+    for (tmpl, marker) in [
+        (&who, r#""isError":false"#),
+        (&deny, "CAPABILITY_NOT_FOUND"),
+    ] {
+        let mut v = Vec::with_capacity(n);
+        for i in 0..n + 50 {
+            let t = Instant::now();
+            srv.call(tmpl)?;
+            let e = t.elapsed();
+            if !srv.line.contains(marker) {
+                bail!("unexpected answer: {}", janee::clip(&srv.line));
+            }
+            if i >= 50 {
+                v.push(util::ms(e));
+            }
+        }
+        out.push(util::stats(&mut v));
+    }
+    Ok((out[0], out[1]))
+}
+
 fn memory(opts: &Opts, mk: &Home, pp: &Home, report: &mut Report) {
     for home in [mk, pp] {
         let label = match home.custody {
@@ -447,7 +489,7 @@ fn memory(opts: &Opts, mk: &Home, pp: &Home, report: &mut Report) {
             let idle = util::proc_status_kib(srv.pid(), "VmHWM")?;
             let tmpl = StdioServer::execute_template(SMALL_PATH);
             for _ in 0..opts.rss_calls {
-                srv.execute(&tmpl)?;
+                srv.call(&tmpl)?;
                 if !janee::looks_ok(&srv.line) {
                     bail!("wrong execute response: {}", janee::clip(&srv.line));
                 }
@@ -496,7 +538,7 @@ fn big_response(opts: &Opts, home: &Home, direct: &Direct<'_>, report: &mut Repo
         }
         Ok(())
     };
-    srv.execute(&tmpl)?;
+    srv.call(&tmpl)?;
     check(&srv.line)?;
     let line_len = srv.line.len();
     let pid = srv.pid();
@@ -504,7 +546,7 @@ fn big_response(opts: &Opts, home: &Home, direct: &Direct<'_>, report: &mut Repo
     let mut j = Vec::new();
     for _ in 0..opts.big_runs {
         let t = Instant::now();
-        srv.execute(&tmpl)?;
+        srv.call(&tmpl)?;
         j.push(util::ms(t.elapsed()));
         check(&srv.line)?;
     }
@@ -665,6 +707,7 @@ fn throughput(opts: &Opts, home: &Home, up: &Upstream, report: &mut Report) -> R
             .unwrap_or_default()
         ));
     }
+    http_ladder(opts, &wrk_bin, &srv, &token, report)?;
     let hwm = util::proc_status_kib(pid, "VmHWM")?;
     srv.stop()?;
     report.details.push(format!(
@@ -679,6 +722,90 @@ fn throughput(opts: &Opts, home: &Home, up: &Upstream, report: &mut Report) -> R
         } else {
             format!("FAILED: {}", String::from_utf8_lossy(&verify.stdout).trim())
         }
+    ));
+    Ok(())
+}
+
+/// Server CPU per request for successively deeper requests (1 wrk thread, 16 connections):
+/// what each layer costs.
+fn http_ladder(
+    opts: &Opts,
+    wrk_bin: &Path,
+    srv: &HttpServer,
+    token: &str,
+    report: &mut Report,
+) -> Result<()> {
+    let script = workspace_root().join("bench/post.lua");
+    let call = |tool: &str, args: serde_json::Value| {
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": tool, "arguments": args}})
+        .to_string()
+    };
+    let steps = [
+        ("`GET /healthz` (hyper + axum only)", None),
+        (
+            "`tools/list` (+ bearer check, rmcp stateless request)",
+            Some(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#.to_string()),
+        ),
+        (
+            "`whoami` (+ tool dispatch)",
+            Some(call("whoami", serde_json::json!({}))),
+        ),
+        (
+            "`execute` denied, unknown capability (+ policy, audit append)",
+            Some(call(
+                "execute",
+                serde_json::json!({"capability": "no-such-capability", "method": "GET", "path": SMALL_PATH}),
+            )),
+        ),
+        (
+            "`execute` allowed (+ upstream request, response encoding)",
+            Some(call(
+                "execute",
+                serde_json::json!({"capability": janee::CAPABILITY, "method": "GET", "path": SMALL_PATH}),
+            )),
+        ),
+    ];
+    let seconds = (opts.wrk_seconds / 3).max(2);
+    let mut parts = Vec::new();
+    for (label, body) in steps {
+        let healthz = format!("{}/healthz", srv.origin());
+        let env = body
+            .as_deref()
+            .map(|b| vec![("JANEE_BENCH_TOKEN", token), ("JANEE_BENCH_BODY", b)])
+            .unwrap_or_default();
+        let cpu0 = util::proc_cpu_secs(srv.pid())?;
+        let r = wrk::run(
+            wrk_bin,
+            &wrk::Load {
+                url: if body.is_some() {
+                    srv.origin()
+                } else {
+                    &healthz
+                },
+                connections: 16,
+                threads: 1,
+                seconds,
+                script: body.is_some().then_some(script.as_path()),
+                headers: &[],
+                env: &env,
+            },
+        )?;
+        let cpu = util::proc_cpu_secs(srv.pid())? - cpu0;
+        parts.push(format!(
+            "{label}: {:.0} µs CPU per request, {} req/s{}",
+            cpu * 1e6 / r.requests.max(1) as f64,
+            fmt_count(r.rps),
+            if r.errors() > 0 {
+                format!(", {} errors", r.errors())
+            } else {
+                String::new()
+            }
+        ));
+    }
+    report.details.push(format!(
+        "HTTP cost ladder (janee server CPU per request; wrk 1 thread, 16 connections, {seconds} s each): {}",
+        parts.join("; ")
     ));
     Ok(())
 }

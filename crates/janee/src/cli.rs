@@ -38,6 +38,10 @@ pub enum Command {
     Import(ImportCommand),
     /// Check the home, the key, the config and every service
     Doctor(JsonFlag),
+    /// Find a built-in service template (`janee add NAME` uses it)
+    Search(SearchArgs),
+    /// Make a harmless authenticated call to check a service's credential
+    Test(TestArgs),
     /// Serve MCP to agents (stdio by default, or Streamable HTTP)
     Serve(ServeArgs),
     /// Show the audit log
@@ -109,6 +113,24 @@ pub struct ApproveArgs {
 #[derive(Debug, Args)]
 pub struct DenyArgs {
     pub id: String,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Words to look for in names, titles and tags (all templates when omitted)
+    pub query: Option<String>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The service (all services when omitted)
+    pub name: Option<String>,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
@@ -258,6 +280,9 @@ pub struct AddArgs {
     /// Do not create a capability for the service
     #[arg(long)]
     pub no_capability: bool,
+    /// Ignore the built-in template of the same name
+    #[arg(long)]
+    pub no_template: bool,
     /// Print JSON
     #[arg(long)]
     pub json: bool,

@@ -9,6 +9,7 @@ pub mod gitcred;
 pub mod import;
 pub mod init;
 pub mod list;
+pub mod probe;
 pub mod serve;
 pub mod service;
 pub mod sessions;
@@ -51,6 +52,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Import(ImportCommand::Janee(a)) => import::janee(&home, a),
         Command::Import(ImportCommand::Dotenv(a)) => import::dotenv(&home, a),
         Command::Doctor(a) => doctor::run(&home, a.json),
+        Command::Search(a) => probe::search(a),
+        Command::Test(a) => probe::test(&home, a),
         Command::Serve(a) => serve::run(home, a),
         Command::Logs(a) => audit::logs(&home, a),
         Command::Audit(AuditCommand::Verify(a)) => audit::verify(&home, a.json),

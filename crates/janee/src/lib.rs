@@ -14,6 +14,7 @@
 //! - [`headers`]: which agent-supplied headers may pass.
 //! - [`scrub`]: streaming removal of secrets and their encodings.
 //! - [`token`]: agent tokens.
+//! - [`templates`], [`probe`]: built-in service templates and the credential check.
 //! - [`exec`]: running an allowed command: resolved executable, minimal environment, process
 //!   group, timeout, capped and scrubbed output.
 //! - [`policy`], [`exec_policy`]: the one decision function every entry point uses.
@@ -45,9 +46,11 @@ pub mod home;
 pub mod mcp;
 pub mod names;
 pub mod policy;
+pub mod probe;
 pub mod proxy;
 pub mod scrub;
 pub mod server;
 pub mod session;
 pub mod state;
+pub mod templates;
 pub mod token;

@@ -98,6 +98,11 @@ fn tools() -> Vec<Tool> {
             args::schema::<exec::ExecArgs>(),
         ),
         Tool::new(
+            "test_service",
+            "Check, with one harmless authenticated request, whether the credential of a service you may use still works. Returns {service, reachable, authOk, status, latencyMs, error?} per service.",
+            args::schema::<args::TestServiceArgs>(),
+        ),
+        Tool::new(
             "whoami",
             "Tell who Janee thinks you are, how that identity was established, and which capabilities you may and may not use.",
             args::schema::<args::Empty>(),
@@ -149,6 +154,10 @@ impl ServerHandler for JaneeMcp {
                 let a: exec::ExecArgs = args::parse(arguments)?;
                 Ok(self.janee_exec(&caller, a, &context).await)
             }
+            "test_service" => {
+                let a: args::TestServiceArgs = args::parse(arguments)?;
+                Ok(self.test_service(&caller, a).await)
+            }
             "explain_access" => {
                 let a: ExplainArgs = args::parse(arguments)?;
                 Ok(self.explain(&caller, a))
@@ -175,6 +184,47 @@ impl JaneeMcp {
             .map(|c| crate::cmd::cap::capability_json(c))
             .collect();
         text_result(&Value::Array(list), false)
+    }
+
+    async fn test_service(&self, caller: &Caller, a: args::TestServiceArgs) -> CallToolResponse {
+        let snap = self.state.snapshot();
+        let mut names: Vec<&str> = snap
+            .config
+            .capabilities
+            .values()
+            .filter(|c| policy::agent_may_use(&snap.config, caller, c).is_ok())
+            .map(|c| c.service.as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        if let Some(want) = &a.service {
+            if !names.contains(&want.as_str()) {
+                return text_result(
+                    &json!({"error": format!("no service {:?} among those you may use", want.chars().take(64).collect::<String>()), "denial": {"reasonCode": ReasonCode::CapabilityNotFound, "capability": null, "nextStep": "call list_services"}}),
+                    true,
+                );
+            }
+            names.retain(|n| n == want);
+        }
+        let mut out = Vec::new();
+        for n in names {
+            if let Some(service) = snap.config.service(n) {
+                let secrets = snap.secrets.get(n).map(|s| s.as_ref());
+                out.push(crate::probe::probe(self.state.http(), service, secrets).await);
+            }
+        }
+        let mut rec = Record::new(EventKind::Call);
+        rec.agent = caller.agent.clone();
+        rec.method = Some("TEST".into());
+        rec.detail = Some(format!(
+            "test_service: {}",
+            out.iter()
+                .map(|p| format!("{}={}", p.service, if p.auth_ok { "ok" } else { "fail" }))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        let result = text_result(&json!(out), false);
+        self.audited(rec, result).await
     }
 
     fn whoami(&self, caller: &Caller) -> CallToolResponse {

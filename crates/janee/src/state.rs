@@ -34,7 +34,7 @@ impl std::fmt::Debug for ServiceSecrets {
 }
 
 impl ServiceSecrets {
-    fn new(service: &Service, fields: SecretFields) -> Self {
+    pub fn new(service: &Service, fields: SecretFields) -> Self {
         let values = service.auth.scrub_values(&fields);
         let exposed: Vec<&str> = values.iter().map(|s| s.expose()).collect();
         let lower: Vec<zeroize::Zeroizing<String>> = exposed

@@ -16,6 +16,7 @@ use crate::config::raw::{Mode, RawAuth, RawCapability, RawService};
 use crate::duration::{ConfigDuration, parse_duration};
 use crate::home::Home;
 use crate::names::ServiceName;
+use crate::templates::TemplateAuth;
 
 pub fn add(home: &Home, args: AddArgs) -> Result<()> {
     let tty = interactive();
@@ -31,8 +32,23 @@ pub fn add(home: &Home, args: AddArgs) -> Result<()> {
     let name = ServiceName::new(name).map_err(|e| usage(e.to_string()))?;
     check_exec_flags(&args)?;
 
+    // A built-in template (`janee search`) fills in what the flags leave out.
+    let template = if args.no_template {
+        None
+    } else {
+        crate::templates::find(name.as_str())
+    };
     let url = match (&args.url, tty) {
         (Some(u), _) => u.clone(),
+        (None, _) if template.is_some_and(|t| !t.base_url.contains("//your-")) => {
+            template.map(|t| t.base_url.to_string()).unwrap_or_default()
+        }
+        (None, _) if template.is_some() => {
+            return Err(usage(format!(
+                "the {name} template needs --url with your own site ({})",
+                template.map(|t| t.base_url).unwrap_or_default()
+            )));
+        }
         (None, true) => prompt_line("Base URL", None)?,
         (None, false) => {
             return Err(usage(
@@ -43,8 +59,17 @@ pub fn add(home: &Home, args: AddArgs) -> Result<()> {
     BaseUrl::parse(&url, args.allow_http).map_err(|m| usage(format!("--url: {m}")))?;
     require_init(home)?;
 
+    let from_template = template.map(|t| match t.auth {
+        TemplateAuth::Bearer { scheme } => ("bearer", None, Some(scheme)),
+        TemplateAuth::Basic { .. } => ("basic", None, None),
+        TemplateAuth::Header { .. } => ("headers", None, None),
+        TemplateAuth::Query { param } => ("query", Some(param), None),
+    });
     let kind = match &args.auth_type {
         Some(k) => k.clone(),
+        None if from_template.is_some() => {
+            from_template.map(|f| f.0.to_string()).unwrap_or_default()
+        }
         None if args.username.is_some()
             || args.username_from_env.is_some()
             || args.password_from_env.is_some() =>
@@ -56,13 +81,26 @@ pub fn add(home: &Home, args: AddArgs) -> Result<()> {
         None if tty => prompt_line("Auth type (bearer, basic, headers, query)", Some("bearer"))?,
         None => "bearer".into(),
     };
+    let same_kind = from_template.is_some_and(|f| f.0 == kind);
     let raw_auth = RawAuth {
+        param: args.param.clone().or_else(|| {
+            from_template
+                .filter(|_| same_kind)
+                .and_then(|f| f.1.map(str::to_string))
+        }),
+        scheme: args.scheme.clone().or_else(|| {
+            from_template
+                .filter(|_| same_kind)
+                .and_then(|f| f.2.filter(|s| *s != "Bearer").map(str::to_string))
+        }),
         kind,
-        param: args.param.clone(),
-        scheme: args.scheme.clone(),
     };
+    let template_header = template.and_then(|t| match t.auth {
+        TemplateAuth::Header { name } => Some(name),
+        _ => None,
+    });
     let auth = AuthKind::from_raw(&raw_auth).map_err(|m| usage(format!("--auth-type: {m}")))?;
-    let fields = collect_fields(&auth, &args, tty)?;
+    let fields = collect_fields(&auth, &args, tty, template_header)?;
     for (field, value) in fields.iter() {
         if !(matches!(auth, AuthKind::Basic) && field == "username") {
             crate::scrub::check_scrubbable(value.expose())
@@ -92,7 +130,10 @@ pub fn add(home: &Home, args: AddArgs) -> Result<()> {
         RawService {
             base_url: url.clone(),
             auth: raw_auth,
-            test_path: args.test_path.clone(),
+            test_path: args
+                .test_path
+                .clone()
+                .or_else(|| template.map(|t| t.test_path.to_string())),
             timeout: if args.exec { None } else { timeout },
             max_response_bytes: None,
             allow_http: args.allow_http.then_some(true),
@@ -107,6 +148,13 @@ pub fn add(home: &Home, args: AddArgs) -> Result<()> {
             service: name.to_string(),
             ttl: Some(ConfigDuration::from_duration(crate::config::DEFAULT_TTL)),
             auto_approve: Some(true),
+            // The template's read-only preset (proxy mode only).
+            rules: template
+                .filter(|_| !args.exec)
+                .map(|t| crate::config::raw::RawRules {
+                    allow: t.allow.iter().map(|r| r.to_string()).collect(),
+                    deny: t.deny.iter().map(|r| r.to_string()).collect(),
+                }),
             ..RawCapability::default()
         };
         if args.exec {
@@ -196,7 +244,12 @@ fn key_field(args: &AddArgs, tty: bool) -> Result<Secret> {
     ))
 }
 
-fn collect_fields(auth: &AuthKind, args: &AddArgs, tty: bool) -> Result<SecretFields> {
+fn collect_fields(
+    auth: &AuthKind,
+    args: &AddArgs,
+    tty: bool,
+    template_header: Option<&str>,
+) -> Result<SecretFields> {
     let mut fields = SecretFields::new();
     match auth {
         AuthKind::Bearer { .. } | AuthKind::Query { .. } => {
@@ -247,6 +300,9 @@ fn collect_fields(auth: &AuthKind, args: &AddArgs, tty: bool) -> Result<SecretFi
                     format!("{HEADER_PREFIX}{}", header_name(h)?),
                     Secret::new(v),
                 );
+            }
+            if let (true, Some(h)) = (fields.is_empty(), template_header) {
+                fields.insert(format!("{HEADER_PREFIX}{h}"), key_field(args, tty)?);
             }
             if fields.is_empty() {
                 if tty {

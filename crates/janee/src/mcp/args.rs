@@ -35,6 +35,14 @@ pub struct ExecuteArgs {
     pub reason: Option<String>,
 }
 
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestServiceArgs {
+    /// The service to check (from list_services); all the services you may use when omitted.
+    #[serde(default)]
+    pub service: Option<String>,
+}
+
 /// A command as an argv array, or (Janee 0.16) a string split on whitespace.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
