@@ -390,6 +390,13 @@ fn latency(opts: &Opts, home: &Home, direct: &Direct<'_>, report: &mut Report) -
             sample.unwrap_or_default()
         );
     }
+    // The client-side CPU of a plain reqwest GET: a floor for Janee's upstream leg.
+    let me = std::process::id();
+    let own0 = util::proc_cpu_secs(me)?;
+    for _ in 0..opts.calls {
+        direct.get(SMALL_PATH)?;
+    }
+    let reqwest_cpu_us = (util::proc_cpu_secs(me)? - own0) * 1e6 / opts.calls.max(1) as f64;
     let (js, ds) = (util::stats(&mut j), util::stats(&mut d));
     let mut row = Row::new(format!(
         "`execute` over stdio, sequential, N={} (p50 / p99)",
@@ -402,14 +409,15 @@ fn latency(opts: &Opts, home: &Home, direct: &Direct<'_>, report: &mut Report) -
     row.verdict = Verdict::of(js.p50 - ds.p50 < OVERHEAD_P50_MS);
     report.rows.push(row);
     report.details.push(format!(
-        "stdio execute: janee min {} p90 {} max {}; direct min {} p90 {} max {}; janee server CPU {:.1} µs per call",
+        "stdio execute: janee min {} p90 {} max {}; direct min {} p90 {} max {}; janee server CPU {:.1} µs per call; a plain reqwest GET costs this client {:.1} µs CPU",
         fmt_ms(js.min),
         fmt_ms(js.p90),
         fmt_ms(js.max),
         fmt_ms(ds.min),
         fmt_ms(ds.p90),
         fmt_ms(ds.max),
-        cpu * 1e6 / js.n as f64
+        cpu * 1e6 / js.n as f64,
+        reqwest_cpu_us
     ));
     match ladder {
         Ok((who, deny)) => report.details.push(format!(

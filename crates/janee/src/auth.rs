@@ -17,9 +17,21 @@ pub enum AuthKind {
     Headers,
     /// The key as a query parameter (`?api_key=...`).
     Query { param: String },
+    /// A signature computed per request (exchange HMACs, AWS SigV4, OAuth 1.0a).
+    Signed(crate::signing::Scheme),
 }
 
-pub const SUPPORTED: &[&str] = &["bearer", "basic", "headers", "query"];
+pub const SUPPORTED: &[&str] = &[
+    "bearer",
+    "basic",
+    "headers",
+    "query",
+    "hmac-bybit",
+    "hmac-okx",
+    "hmac-mexc",
+    "aws-sigv4",
+    "oauth1a-twitter",
+];
 
 /// One secret field of a scheme, for prompts, flags and `doctor`.
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +83,43 @@ impl AuthKind {
                 }
                 Ok(Self::Query { param })
             }
+            "hmac-bybit" => no_param("hmac-bybit").map(|()| {
+                Self::Signed(crate::signing::Scheme::HmacBybit {
+                    recv_window_ms: raw.recv_window.unwrap_or(5000),
+                })
+            }),
+            "hmac-okx" => {
+                no_param("hmac-okx").map(|()| Self::Signed(crate::signing::Scheme::HmacOkx))
+            }
+            "hmac-mexc" => {
+                no_param("hmac-mexc").map(|()| Self::Signed(crate::signing::Scheme::HmacMexc))
+            }
+            "oauth1a-twitter" => no_param("oauth1a-twitter")
+                .map(|()| Self::Signed(crate::signing::Scheme::OAuth1aTwitter)),
+            "aws-sigv4" => {
+                no_param("aws-sigv4")?;
+                let word = |v: &Option<String>, key: &str| {
+                    v.clone()
+                        .filter(|s| {
+                            !s.is_empty()
+                                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                        })
+                        .ok_or_else(|| {
+                            format!(
+                                "auth type `aws-sigv4` needs `{key}:` (e.g. {})",
+                                if key == "region" {
+                                    "us-east-1"
+                                } else {
+                                    "s3 or ses"
+                                }
+                            )
+                        })
+                };
+                Ok(Self::Signed(crate::signing::Scheme::AwsSigV4 {
+                    region: word(&raw.region, "region")?,
+                    service: word(&raw.aws_service, "awsService")?,
+                }))
+            }
             other => Err(format!(
                 "unsupported auth type `{other}`; this janee supports {}",
                 SUPPORTED.join(", ")
@@ -84,6 +133,21 @@ impl AuthKind {
             Self::Basic => "basic",
             Self::Headers => "headers",
             Self::Query { .. } => "query",
+            Self::Signed(s) => match s {
+                crate::signing::Scheme::HmacBybit { .. } => "hmac-bybit",
+                crate::signing::Scheme::HmacOkx => "hmac-okx",
+                crate::signing::Scheme::HmacMexc => "hmac-mexc",
+                crate::signing::Scheme::AwsSigV4 { .. } => "aws-sigv4",
+                crate::signing::Scheme::OAuth1aTwitter => "oauth1a-twitter",
+            },
+        }
+    }
+
+    /// The names of the secret fields the scheme needs (`headers` has dynamic ones).
+    pub fn required_field_names(&self) -> Vec<&'static str> {
+        match self {
+            Self::Signed(s) => s.required_fields().to_vec(),
+            _ => self.fields().iter().map(|f| f.name).collect(),
         }
     }
 
@@ -104,17 +168,17 @@ impl AuthKind {
                     label: "password",
                 },
             ],
-            Self::Headers => &[],
+            Self::Headers | Self::Signed(_) => &[],
         }
     }
 
     /// Say what is missing from `fields`, if anything.
     pub fn missing_fields(&self, fields: &SecretFields) -> Vec<String> {
         let mut missing: Vec<String> = self
-            .fields()
-            .iter()
-            .filter(|f| fields.get(f.name).is_none_or(Secret::is_empty))
-            .map(|f| f.name.to_string())
+            .required_field_names()
+            .into_iter()
+            .filter(|f| fields.get(f).is_none_or(Secret::is_empty))
+            .map(str::to_string)
             .collect();
         if matches!(self, Self::Headers) && !fields.names().any(|n| n.starts_with(HEADER_PREFIX)) {
             missing.push("header.<Name> (at least one header)".into());
@@ -132,6 +196,7 @@ impl AuthKind {
                 .map(str::to_ascii_lowercase)
                 .collect(),
             Self::Query { .. } => Vec::new(),
+            Self::Signed(s) => s.header_names().iter().map(|h| h.to_string()).collect(),
         }
     }
 
@@ -186,6 +251,8 @@ impl AuthKind {
                     c.query.push((param.clone(), key.clone()));
                 }
             }
+            // Signed per request in the proxy, where the whole request is known.
+            Self::Signed(_) => {}
         }
         c
     }
@@ -228,6 +295,8 @@ impl AuthKind {
                 .iter()
                 .find(|(k, _)| k.starts_with(HEADER_PREFIX))
                 .map(|(_, v)| v),
+            // Name the field: {{apiKey}}, {{accessKeyId}}, ...
+            Self::Signed(_) => None,
         }
     }
 
@@ -276,11 +345,7 @@ mod tests {
     use super::*;
 
     fn raw(kind: &str) -> RawAuth {
-        RawAuth {
-            kind: kind.into(),
-            param: None,
-            scheme: None,
-        }
+        RawAuth::of(kind)
     }
 
     #[test]
@@ -308,6 +373,20 @@ mod tests {
         assert!(AuthKind::from_raw(&raw("query")).is_err());
         let e = AuthKind::from_raw(&raw("kerberos")).unwrap_err();
         assert!(e.contains("bearer, basic, headers, query"), "{e}");
+        assert!(
+            AuthKind::from_raw(&raw("aws-sigv4")).is_err(),
+            "region and service are required"
+        );
+        let mut a = raw("aws-sigv4");
+        a.region = Some("us-east-1".into());
+        a.aws_service = Some("s3".into());
+        assert_eq!(AuthKind::from_raw(&a).unwrap().type_name(), "aws-sigv4");
+        assert_eq!(
+            AuthKind::from_raw(&raw("hmac-okx"))
+                .unwrap()
+                .required_field_names(),
+            vec!["apiKey", "apiSecret", "passphrase"]
+        );
     }
 
     #[test]

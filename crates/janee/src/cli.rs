@@ -250,6 +250,19 @@ pub struct AddArgs {
     /// headers: NAME=VALUE (visible in `ps`; prefer --header-from-env)
     #[arg(long, value_name = "NAME=VALUE")]
     pub header: Vec<String>,
+    /// hmac-*, aws-sigv4, oauth1a-twitter: FIELD=VAR, a secret field from an environment
+    /// variable (repeatable), e.g. apiSecret=OKX_SECRET
+    #[arg(long, value_name = "FIELD=VAR")]
+    pub field_from_env: Vec<String>,
+    /// FIELD=PATH, a secret field read from a file (repeatable)
+    #[arg(long, value_name = "FIELD=PATH")]
+    pub field_from_file: Vec<String>,
+    /// aws-sigv4: the signing region (e.g. us-east-1)
+    #[arg(long, value_name = "REGION")]
+    pub aws_region: Option<String>,
+    /// aws-sigv4: the service's signing name (e.g. s3, ses)
+    #[arg(long, value_name = "NAME")]
+    pub aws_service: Option<String>,
     /// query: the query parameter that carries the key (e.g. api_key)
     #[arg(long, value_name = "NAME")]
     pub param: Option<String>,

@@ -10,6 +10,7 @@
 //!   into typed ones; errors name file, line and key).
 //! - [`names`], [`duration`]: validated names and config durations.
 //! - [`auth`]: auth schemes: their secret fields and how they are injected.
+//! - [`signing`]: per-request signatures (exchange HMACs, AWS SigV4, OAuth 1.0a).
 //! - [`canon`]: the path canonicaliser and policy rule globs.
 //! - [`headers`]: which agent-supplied headers may pass.
 //! - [`scrub`]: streaming removal of secrets and their encodings.
@@ -51,6 +52,7 @@ pub mod proxy;
 pub mod scrub;
 pub mod server;
 pub mod session;
+pub mod signing;
 pub mod state;
 pub mod templates;
 pub mod token;

@@ -110,6 +110,39 @@ pub async fn send(
             HeaderValue::from_static("application/json"),
         );
     }
+    if let crate::auth::AuthKind::Signed(scheme) = &service.auth {
+        let listed: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let unsigned = crate::signing::Unsigned {
+            method: req.method,
+            url: &url,
+            headers: &listed,
+            body: req.body.map(str::as_bytes).unwrap_or_default(),
+            now: std::time::SystemTime::now(),
+        };
+        let fields = secrets.fields();
+        let field = |name: &str| fields.get(name).map(|s| s.expose().to_string());
+        let nonce = || hex::encode(janee_vault::crypto::random_bytes::<16>().unwrap_or_default());
+        let signed = scheme
+            .sign(&unsigned, &field, &nonce)
+            .map_err(|e| fail(format!("signing failed: {e}")))?;
+        signed.apply_query(&mut url);
+        for (k, v) in &signed.headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| fail("invalid signature header".into()))?;
+            let mut value = HeaderValue::from_str(v)
+                .map_err(|_| fail(format!("invalid value for signature header {k}")))?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+    }
     let mut builder = client
         .request(method, url)
         .headers(headers)

@@ -169,11 +169,7 @@ async fn demo(home: &Home) -> Result<()> {
         "shop".into(),
         RawService {
             base_url: format!("http://{up}"),
-            auth: RawAuth {
-                kind: "bearer".into(),
-                param: None,
-                scheme: None,
-            },
+            auth: RawAuth::of("bearer"),
             test_path: Some("/v1/items".into()),
             timeout: None,
             max_response_bytes: None,

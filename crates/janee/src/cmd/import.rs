@@ -204,18 +204,10 @@ fn convert_service(
                     .ok_or("its basic credential has no ':'")?;
                 fields.insert("username", Secret::new(u));
                 fields.insert("password", Secret::new(p));
-                RawAuth {
-                    kind: "basic".into(),
-                    param: None,
-                    scheme: None,
-                }
+                RawAuth::of("basic")
             } else {
                 fields.insert("key", k);
-                RawAuth {
-                    kind: "bearer".into(),
-                    param: None,
-                    scheme: None,
-                }
+                RawAuth::of("bearer")
             }
         }
         "headers" => {
@@ -239,11 +231,29 @@ fn convert_service(
                     .ok_or_else(|| format!("header {h} does not decrypt"))?;
                 fields.insert(format!("{HEADER_PREFIX}{h}"), v);
             }
-            RawAuth {
-                kind: "headers".into(),
-                param: None,
-                scheme: None,
+            RawAuth::of("headers")
+        }
+        "hmac-bybit" | "hmac-okx" | "hmac-mexc" | "aws-sigv4" | "oauth1a-twitter" => {
+            let mut raw = RawAuth::of(kind);
+            raw.region = auth
+                .get("region")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            raw.aws_service = auth
+                .get("awsService")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let scheme = AuthKind::from_raw(&raw)?;
+            let all = scheme
+                .required_field_names()
+                .into_iter()
+                .chain(["sessionToken"]);
+            for f in all {
+                if field(f).is_some() {
+                    fields.insert(f, dec(f)?);
+                }
             }
+            raw
         }
         other => {
             return Err(format!(
@@ -343,7 +353,7 @@ fn default_field(auth: &AuthKind, var: &str) -> Option<String> {
                 None
             }
         }
-        AuthKind::Headers => None,
+        AuthKind::Headers | AuthKind::Signed(_) => None,
     }
 }
 

@@ -93,6 +93,9 @@ pub fn add(home: &Home, args: AddArgs) -> Result<()> {
                 .filter(|_| same_kind)
                 .and_then(|f| f.2.filter(|s| *s != "Bearer").map(str::to_string))
         }),
+        region: args.aws_region.clone(),
+        aws_service: args.aws_service.clone(),
+        recv_window: None,
         kind,
     };
     let template_header = template.and_then(|t| match t.auth {
@@ -280,6 +283,48 @@ fn collect_fields(
             };
             fields.insert("username", user);
             fields.insert("password", pass);
+        }
+        AuthKind::Signed(scheme) => {
+            for pair in &args.field_from_env {
+                let (f, var) = split_pair("--field-from-env", pair)?;
+                fields.insert(f.to_string(), secret_from_env(var)?);
+            }
+            for pair in &args.field_from_file {
+                let (f, path) = split_pair("--field-from-file", pair)?;
+                let text = zeroize::Zeroizing::new(
+                    std::fs::read_to_string(path)
+                        .map_err(|e| usage(format!("--field-from-file {f}: {e}")))?,
+                );
+                fields.insert(
+                    f.to_string(),
+                    Secret::new(text.trim_end_matches(['\n', '\r'])),
+                );
+            }
+            let known: Vec<&str> = scheme
+                .required_fields()
+                .iter()
+                .chain(scheme.optional_fields())
+                .copied()
+                .collect();
+            if let Some(bad) = fields.names().find(|n| !known.contains(n)) {
+                return Err(usage(format!(
+                    "{} has no field {bad:?}; its fields are {}",
+                    auth.type_name(),
+                    known.join(", ")
+                )));
+            }
+            for f in scheme.required_fields() {
+                if fields.get(f).is_none() {
+                    if tty {
+                        fields.insert(*f, prompt_secret(f)?);
+                    } else {
+                        return Err(usage(format!(
+                            "{} needs the secret field {f}: give --field-from-env {f}=VAR",
+                            auth.type_name()
+                        )));
+                    }
+                }
+            }
         }
         AuthKind::Headers => {
             for pair in &args.header_from_env {

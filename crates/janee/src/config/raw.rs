@@ -127,6 +127,29 @@ pub struct RawAuth {
     /// `bearer`: the scheme word before the token (default `Bearer`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheme: Option<String>,
+    /// `aws-sigv4`: the signing region, e.g. `us-east-1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// `aws-sigv4`: the signing name of the service, e.g. `s3` or `ses`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_service: Option<String>,
+    /// `hmac-bybit`: the receive window in milliseconds (default 5000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recv_window: Option<u64>,
+}
+
+impl RawAuth {
+    /// Only a type: every other parameter left at its default.
+    pub fn of(kind: &str) -> Self {
+        Self {
+            kind: kind.to_string(),
+            param: None,
+            scheme: None,
+            region: None,
+            aws_service: None,
+            recv_window: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -9,6 +9,7 @@ mod harness;
 mod probe;
 mod reload;
 mod sessions;
+mod signing;
 mod snapshots;
 mod store;
 mod threats;
