@@ -59,7 +59,13 @@ impl JaneeMcp {
 }
 
 fn text_result(value: &Value, is_error: bool) -> CallToolResponse {
-    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    json_result(value, is_error)
+}
+
+/// A tool result whose text is `value` as compact JSON (serialised once, straight from the
+/// typed value: a large response body is not copied through a `serde_json::Value`).
+fn json_result<T: serde::Serialize + ?Sized>(value: &T, is_error: bool) -> CallToolResponse {
+    let text = serde_json::to_string(value).unwrap_or_default();
     let r = if is_error {
         CallToolResult::error(vec![ContentBlock::text(text)])
     } else {
@@ -356,7 +362,7 @@ impl JaneeMcp {
                 rec.status = Some(resp.status);
                 rec.bytes_out = Some(resp.bytes_in);
                 rec.scrub_hits = Some(resp.scrub_hits as u64);
-                text_result(&serde_json::to_value(&resp).unwrap_or_default(), false)
+                json_result(&resp, false)
             }
             Err(f) => failure_result(&mut rec, f, &a.capability),
         };

@@ -183,7 +183,8 @@ pub async fn send(
 
     let cap = req.max_response_bytes;
     let mut stream = secrets.patterns.stream();
-    let mut body = Vec::new();
+    let expected = resp.content_length().unwrap_or(0).min(cap);
+    let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
     let mut read: u64 = 0;
     let mut truncated = false;
     loop {

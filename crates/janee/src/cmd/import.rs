@@ -263,6 +263,11 @@ fn convert_service(
         }
     };
     let auth_kind = AuthKind::from_raw(&raw_auth)?;
+    for (f, v) in fields.iter() {
+        if f != "username" {
+            crate::scrub::check_scrubbable(v.expose()).map_err(|e| format!("its {f}: {e}"))?;
+        }
+    }
     let missing = auth_kind.missing_fields(&fields);
     if !missing.is_empty() {
         return Err(format!("missing secret fields: {}", missing.join(", ")));

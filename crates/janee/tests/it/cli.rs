@@ -257,7 +257,7 @@ fn import_a_janee_016_home() {
     let key = [5u8; 32];
     std::fs::write(
         old.join("config.yaml"),
-        "version: 0.3.0\nserver:\n  port: 9119\n  host: localhost\n  strictDecryption: true\n  defaultAccess: restricted\nservices:\n  stripe:\n    baseUrl: https://api.stripe.com\n    auth:\n      type: bearer\n    testPath: /v1/balance\n  jira:\n    baseUrl: https://jira.example.com\n    auth:\n      type: bearer\n  hdr:\n    baseUrl: https://hdr.example.com\n    auth:\n      type: headers\n  okx:\n    baseUrl: https://www.okx.com\n    auth:\n      type: hmac-okx\ncapabilities:\n  stripe:\n    service: stripe\n    ttl: 1h\n    autoApprove: true\n    rules:\n      allow:\n        - GET /v1/*\n  okx:\n    service: okx\n    ttl: 1h\n",
+        "version: 0.3.0\nserver:\n  port: 9119\n  host: localhost\n  strictDecryption: true\n  defaultAccess: restricted\nservices:\n  stripe:\n    baseUrl: https://api.stripe.com\n    auth:\n      type: bearer\n    testPath: /v1/balance\n  jira:\n    baseUrl: https://jira.example.com\n    auth:\n      type: bearer\n  hdr:\n    baseUrl: https://hdr.example.com\n    auth:\n      type: headers\n  okx:\n    baseUrl: https://www.okx.com\n    auth:\n      type: hmac-okx\n  tiny:\n    baseUrl: https://tiny.example.com\n    auth:\n      type: bearer\ncapabilities:\n  stripe:\n    service: stripe\n    ttl: 1h\n    autoApprove: true\n    rules:\n      allow:\n        - GET /v1/*\n  okx:\n    service: okx\n    ttl: 1h\n",
     )
     .unwrap();
     let creds = serde_json::json!({
@@ -266,24 +266,28 @@ fn import_a_janee_016_home() {
             "stripe": {"key": legacy_encrypt(&key, "sk_live_imported_0001")},
             "jira": {"key": legacy_encrypt(&key, &format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("bob:hunter2hunter2")))},
             "hdr": {"headers": {"X-API-Key": legacy_encrypt(&key, "hdr_secret_value_77")}},
-            "okx": {"apiKey": legacy_encrypt(&key, "k"), "apiSecret": legacy_encrypt(&key, "s"), "passphrase": legacy_encrypt(&key, "p")}
+            "okx": {"apiKey": legacy_encrypt(&key, "okx-api-key-1"), "apiSecret": legacy_encrypt(&key, "okx-api-secret-2"), "passphrase": legacy_encrypt(&key, "okx-passphrase-3")},
+            "tiny": {"key": legacy_encrypt(&key, "abc")}
         }
     });
     std::fs::write(old.join("credentials.json"), creds.to_string()).unwrap();
     let v = env.json(&["import", "janee", old.to_str().unwrap(), "--json"]);
     assert_eq!(
         v["services"],
-        serde_json::json!(["stripe", "jira", "hdr"]),
+        serde_json::json!(["stripe", "jira", "hdr", "okx"]),
         "{v:#}"
     );
-    assert_eq!(v["capabilities"], serde_json::json!(["stripe"]));
+    assert_eq!(v["capabilities"], serde_json::json!(["stripe", "okx"]));
     let skipped: Vec<&str> = v["skipped"]
         .as_array()
         .unwrap()
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert!(skipped.contains(&"okx"), "{v:#}");
+    assert!(
+        skipped.contains(&"tiny"),
+        "a secret too short to scrub is refused: {v:#}"
+    );
     let list = env.json(&["list", "--json"]);
     let jira = list
         .as_array()
