@@ -3,7 +3,7 @@
 -- Environment: JANEE_BENCH_TOKEN (agent bearer token), JANEE_BENCH_CAP (capability, default
 -- "up"), JANEE_BENCH_PATH (upstream path, default "/v1/ping").
 -- Prints one line "JANEE_BENCH ok=N bad=M" at the end; a correct answer is HTTP 200 whose body
--- holds the tool result with the upstream's `"status": 200` and `"isError":false`.
+-- holds the tool result with the upstream's status 200 and `"isError":false`.
 
 local token = os.getenv("JANEE_BENCH_TOKEN")
 if token == nil or token == "" then
@@ -20,8 +20,9 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"execute",'
   .. '"arguments":{"capability":"' .. cap .. '","method":"GET","path":"' .. path .. '"}}}'
 
--- The tool result text is pretty-printed JSON inside a JSON string, so its quotes are escaped.
-local STATUS_OK = '\\"status\\": 200'
+-- The tool result text is JSON inside a JSON string, so its quotes are escaped; it may be
+-- compact or pretty-printed (a lua pattern: backslash, quote, status, backslash, quote, colon).
+local STATUS_OK = '\\"status\\":%s*200'
 local NOT_ERROR = '"isError":false'
 
 ok = 0
@@ -35,7 +36,7 @@ function setup(thread)
 end
 
 function response(status, headers, body)
-  if status == 200 and body:find(STATUS_OK, 1, true) and body:find(NOT_ERROR, 1, true) then
+  if status == 200 and body:find(STATUS_OK) and body:find(NOT_ERROR, 1, true) then
     ok = ok + 1
   else
     bad = bad + 1

@@ -28,6 +28,9 @@ pub enum Custody {
     Passphrase,
 }
 
+/// The exec capability that runs `true`.
+pub const EXEC_CAPABILITY: &str = "bench-exec";
+
 /// One `JANEE_HOME` with service `up` (bearer) pointing at the upstream and agent `bench`.
 #[derive(Debug)]
 pub struct Home {
@@ -68,6 +71,22 @@ impl Home {
                 "JANEE_BENCH_SVC_KEY",
             ],
             &[("JANEE_BENCH_SVC_KEY", SERVICE_KEY)],
+        )?;
+        // An exec capability for the janee_exec figure: `true`, with no credential in its
+        // environment, so the figure is the runner's own cost.
+        home.run(
+            &[
+                "cap",
+                "add",
+                EXEC_CAPABILITY,
+                "--service",
+                CAPABILITY,
+                "--mode",
+                "exec",
+                "--allow-commands",
+                "true",
+            ],
+            &[],
         )?;
         home.token = home.run(&["agent", "add", AGENT], &[])?.trim().to_string();
         if !home.token.starts_with("janee_at_") {
@@ -336,9 +355,16 @@ pub fn check_execute(line: &str) -> Result<Value> {
     Ok(inner)
 }
 
-/// Cheap check for tight loops: the escaped `"status": 200` and `"isError":false`.
+/// Cheap check for tight loops: `"isError":false` and the upstream's status 200 in the escaped
+/// tool result text (`\"status\":200`, compact or pretty-printed).
 pub fn looks_ok(line: &str) -> bool {
-    line.contains(r#"\"status\": 200"#) && line.contains(r#""isError":false"#)
+    const KEY: &str = r#"\"status\":"#;
+    line.contains(r#""isError":false"#)
+        && line.match_indices(KEY).any(|(i, _)| {
+            line[i + KEY.len()..]
+                .trim_start_matches(' ')
+                .starts_with("200")
+        })
 }
 
 pub fn clip(s: &str) -> String {
@@ -416,5 +442,24 @@ impl Drop for HttpServer {
             let _ = self.child.wait();
         }
         util::unregister_child(self.child.id());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn looks_ok_accepts_compact_and_pretty_results() {
+        let compact = r#"{"jsonrpc":"2.0","id":3,"result":{"content":[{"type":"text","text":"{\"status\":200,\"body\":\"x\"}"}],"isError":false}}"#;
+        let pretty = r#"{"jsonrpc":"2.0","id":3,"result":{"content":[{"type":"text","text":"{\n  \"status\": 200\n}"}],"isError":false}}"#;
+        let failed = r#"{"jsonrpc":"2.0","id":3,"result":{"content":[{"type":"text","text":"{\"status\":500}"}],"isError":false}}"#;
+        let error = r#"{"jsonrpc":"2.0","id":3,"result":{"content":[{"type":"text","text":"{\"status\":200}"}],"isError":true}}"#;
+        assert!(looks_ok(compact));
+        assert!(looks_ok(pretty));
+        assert!(!looks_ok(failed));
+        assert!(!looks_ok(error));
+        assert!(check_execute(compact).is_ok());
+        assert!(check_execute(pretty).is_ok());
     }
 }
