@@ -463,22 +463,16 @@ impl JaneeMcp {
             path: Some(path.as_str().to_string()),
             argv: None,
         };
-        let admitted = self
-            .state
-            .gate()
-            .admit(
-                self.state.audit(),
-                caller.agent_str(),
-                cap,
-                &shown,
-                a.reason.as_deref(),
-                snap.config.server.approval_timeout,
-                self.state.shutdown_token(),
-                elicitor,
-            )
-            .await
-            .map_err(Failure::Denied)?;
-        rec.session = Some(admitted.session);
+        self.admit(
+            caller,
+            cap,
+            &shown,
+            a.reason.as_deref(),
+            &snap,
+            elicitor,
+            rec,
+        )
+        .await?;
         rec.bytes_in = Some(a.body.as_ref().map_or(0, |b| b.len() as u64));
         let max = cap.max_response_bytes.unwrap_or(service.max_response_bytes);
         crate::proxy::send(
@@ -544,6 +538,37 @@ fn failure_result(rec: &mut Record, failure: Failure, capability: &str) -> CallT
 }
 
 impl JaneeMcp {
+    /// The session gate, after policy allowed the call: records the session on success.
+    #[allow(clippy::too_many_arguments)]
+    async fn admit(
+        &self,
+        caller: &Caller,
+        cap: &crate::config::Capability,
+        shown: &crate::session::ShownRequest,
+        reason: Option<&str>,
+        snap: &crate::state::Snapshot,
+        elicitor: Option<crate::gate::Elicitor>,
+        rec: &mut Record,
+    ) -> Result<(), Failure> {
+        let admitted = self
+            .state
+            .gate()
+            .admit(
+                self.state.audit(),
+                caller.agent_str(),
+                cap,
+                shown,
+                reason,
+                snap.config.server.approval_timeout,
+                self.state.shutdown_token(),
+                elicitor,
+            )
+            .await
+            .map_err(Failure::Denied)?;
+        rec.session = Some(admitted.session);
+        Ok(())
+    }
+
     /// Write the call's record, then hand back its result: a result whose record could not be
     /// written is withheld.
     async fn audited(&self, rec: Record, response: CallToolResponse) -> CallToolResponse {

@@ -215,22 +215,16 @@ impl JaneeMcp {
             path: None,
             argv: Some(argv.to_vec()),
         };
-        let admitted = self
-            .state
-            .gate()
-            .admit(
-                self.state.audit(),
-                caller.agent_str(),
-                cap,
-                &shown,
-                a.reason.as_deref(),
-                snap.config.server.approval_timeout,
-                self.state.shutdown_token(),
-                elicitor,
-            )
-            .await
-            .map_err(Failure::Denied)?;
-        rec.session = Some(admitted.session);
+        self.admit(
+            caller,
+            cap,
+            &shown,
+            a.reason.as_deref(),
+            &snap,
+            elicitor,
+            rec,
+        )
+        .await?;
         let upstream = |reason: String| {
             Failure::Upstream(crate::proxy::UpstreamError {
                 service: service.name.to_string(),
