@@ -468,7 +468,7 @@ impl JaneeMcp {
             cap,
             &shown,
             a.reason.as_deref(),
-            &snap,
+            snap,
             elicitor,
             rec,
         )
