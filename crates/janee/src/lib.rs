@@ -11,6 +11,8 @@
 //! - [`names`], [`duration`]: validated names and config durations.
 //! - [`auth`]: auth schemes: their secret fields and how they are injected.
 //! - [`signing`]: per-request signatures (exchange HMACs, AWS SigV4, OAuth 1.0a).
+//! - [`minting`]: short-lived tokens (GitHub App, Google service account, OAuth2) and their
+//!   cache; not yet wired into the proxy.
 //! - [`canon`]: the path canonicaliser and policy rule globs.
 //! - [`headers`]: which agent-supplied headers may pass.
 //! - [`scrub`]: streaming removal of secrets and their encodings.
@@ -45,6 +47,7 @@ pub mod gate;
 pub mod headers;
 pub mod home;
 pub mod mcp;
+pub mod minting;
 pub mod names;
 pub mod policy;
 pub mod probe;
