@@ -145,7 +145,7 @@ pub enum SessionError {
     Corrupt { path: PathBuf, reason: String },
 }
 
-fn mac_of(key: &SubKey, parts: &[&str]) -> String {
+fn mac_of(key: &SubKey, parts: &[String]) -> String {
     let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key.bytes())
         .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
     for p in parts {
@@ -171,16 +171,11 @@ impl Session {
     }
 
     pub fn seal(&mut self, key: &SubKey) {
-        let p = self.mac_parts();
-        self.mac = mac_of(key, &p.iter().map(String::as_str).collect::<Vec<_>>());
+        self.mac = mac_of(key, &self.mac_parts());
     }
 
     pub fn is_authentic(&self, key: &SubKey) -> bool {
-        let p = self.mac_parts();
-        ct_eq(
-            &self.mac,
-            &mac_of(key, &p.iter().map(String::as_str).collect::<Vec<_>>()),
-        )
+        ct_eq(&self.mac, &mac_of(key, &self.mac_parts()))
     }
 }
 
@@ -215,16 +210,11 @@ impl Approval {
 
     /// Sign a decision (only `janee approve`/`deny`, which hold the key, can).
     pub fn seal(&mut self, key: &SubKey) {
-        let p = self.mac_parts();
-        self.mac = mac_of(key, &p.iter().map(String::as_str).collect::<Vec<_>>());
+        self.mac = mac_of(key, &self.mac_parts());
     }
 
     pub fn is_authentic(&self, key: &SubKey) -> bool {
-        let p = self.mac_parts();
-        ct_eq(
-            &self.mac,
-            &mac_of(key, &p.iter().map(String::as_str).collect::<Vec<_>>()),
-        )
+        ct_eq(&self.mac, &mac_of(key, &self.mac_parts()))
     }
 }
 
