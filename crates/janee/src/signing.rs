@@ -350,6 +350,51 @@ fn parse_form(input: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
         .collect()
 }
 
+/// Shared set-up for the schemes' tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::{Scheme, SignError, Signed, Unsigned};
+
+    /// Sign a request described by plain strings: the shared set-up of the schemes' tests.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn sign_for_test(
+        scheme: &Scheme,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+        now: std::time::SystemTime,
+        field: &dyn Fn(&str) -> Option<String>,
+        nonce: &str,
+    ) -> Result<Signed, SignError> {
+        let url = url::Url::parse(url).unwrap();
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        let req = Unsigned {
+            method,
+            url: &url,
+            headers: &headers,
+            body: body.as_bytes(),
+            now,
+        };
+        scheme.sign(&req, field, &|| nonce.to_owned())
+    }
+
+    /// A field lookup over `(name, value)` pairs, for tests.
+    pub(crate) fn lookup<'a>(
+        creds: &'a [(&'a str, &'a str)],
+    ) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            creds
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -141,29 +141,22 @@ mod tests {
         secs: u64,
         creds: &[(&str, &str)],
     ) -> Signed {
-        let url = url::Url::parse(url).unwrap();
-        let headers: Vec<(String, String)> = headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect();
-        let req = Unsigned {
-            method,
-            url: &url,
-            headers: &headers,
-            body: body.as_bytes(),
-            now: UNIX_EPOCH + Duration::from_secs(secs),
-        };
-        let field = |name: &str| {
-            creds
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.to_string())
-        };
         let scheme = Scheme::AwsSigV4 {
             region: "us-east-1".into(),
             service: service.into(),
         };
-        scheme.sign(&req, &field, &|| unreachable!()).unwrap()
+        let now = UNIX_EPOCH + Duration::from_secs(secs);
+        crate::signing::test_support::sign_for_test(
+            &scheme,
+            method,
+            url,
+            headers,
+            body,
+            now,
+            &crate::signing::test_support::lookup(creds),
+            "",
+        )
+        .unwrap()
     }
 
     fn suite(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Signed {

@@ -152,25 +152,17 @@ mod tests {
         now: SystemTime,
         creds: &[(&str, &str)],
     ) -> Signed {
-        let url = url::Url::parse(url).unwrap();
-        let headers: Vec<(String, String)> = headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect();
-        let req = Unsigned {
+        crate::signing::test_support::sign_for_test(
+            scheme,
             method,
-            url: &url,
-            headers: &headers,
-            body: body.as_bytes(),
+            url,
+            headers,
+            body,
             now,
-        };
-        let field = |name: &str| {
-            creds
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.to_string())
-        };
-        scheme.sign(&req, &field, &|| unreachable!()).unwrap()
+            &crate::signing::test_support::lookup(creds),
+            "",
+        )
+        .unwrap()
     }
 
     fn header<'s>(signed: &'s Signed, name: &str) -> &'s str {

@@ -150,7 +150,7 @@ mod tests {
 
     use std::time::{Duration, UNIX_EPOCH};
 
-    use super::super::{Scheme, SignError, Signed, Unsigned};
+    use super::super::{Scheme, SignError, Signed};
     use super::{base_string, base_string_uri, signature};
 
     const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
@@ -184,18 +184,6 @@ mod tests {
         secs: u64,
         nonce: &str,
     ) -> Result<Signed, SignError> {
-        let url = url::Url::parse(url).unwrap();
-        let headers: Vec<(String, String)> = headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect();
-        let req = Unsigned {
-            method,
-            url: &url,
-            headers: &headers,
-            body: body.as_bytes(),
-            now: UNIX_EPOCH + Duration::from_secs(secs),
-        };
         let field = |name: &str| {
             Some(
                 match name {
@@ -208,7 +196,17 @@ mod tests {
                 .to_owned(),
             )
         };
-        Scheme::OAuth1aTwitter.sign(&req, &field, &|| nonce.to_owned())
+        let now = UNIX_EPOCH + Duration::from_secs(secs);
+        crate::signing::test_support::sign_for_test(
+            &Scheme::OAuth1aTwitter,
+            method,
+            url,
+            headers,
+            body,
+            now,
+            &field,
+            nonce,
+        )
     }
 
     fn authorization(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> String {
