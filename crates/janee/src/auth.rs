@@ -5,6 +5,7 @@ use base64::Engine as _;
 use janee_vault::{Secret, SecretFields};
 
 use crate::config::raw::RawAuth;
+use crate::minting::{Grant, Minter};
 
 /// The auth schemes this janee can inject.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +20,9 @@ pub enum AuthKind {
     Query { param: String },
     /// A signature computed per request (exchange HMACs, AWS SigV4, OAuth 1.0a).
     Signed(crate::signing::Scheme),
+    /// A short-lived token minted from the stored credential (GitHub App, Google service
+    /// account, OAuth 2.0) and sent as `Authorization: Bearer <token>`.
+    Minted(Minter),
 }
 
 pub const SUPPORTED: &[&str] = &[
@@ -31,6 +35,9 @@ pub const SUPPORTED: &[&str] = &[
     "hmac-mexc",
     "aws-sigv4",
     "oauth1a-twitter",
+    "github-app",
+    "service-account",
+    "oauth2",
 ];
 
 /// One secret field of a scheme, for prompts, flags and `doctor`.
@@ -43,7 +50,28 @@ pub struct FieldSpec {
 pub const HEADER_PREFIX: &str = "header.";
 
 impl AuthKind {
-    pub fn from_raw(raw: &RawAuth) -> Result<Self, String> {
+    /// The scheme `raw` describes; `base` is the service's base URL (the default API root of
+    /// a GitHub App).
+    pub fn from_raw(raw: &RawAuth, base: &url::Url) -> Result<Self, String> {
+        if !matches!(
+            raw.kind.as_str(),
+            "github-app" | "service-account" | "oauth2"
+        ) {
+            let minting_keys = [
+                ("appId", raw.app_id.is_some()),
+                ("installationId", raw.installation_id.is_some()),
+                ("apiBase", raw.api_base.is_some()),
+                ("scopes", raw.scopes.is_some()),
+                ("tokenUrl", raw.token_url.is_some()),
+                ("grant", raw.grant.is_some()),
+            ];
+            if let Some((key, _)) = minting_keys.iter().find(|(_, set)| *set) {
+                return Err(format!(
+                    "`{key}` applies only to the token-minting auth types (github-app, service-account, oauth2), not `{}`",
+                    raw.kind
+                ));
+            }
+        }
         let no_param = |kind: &str| {
             if raw.param.is_some() {
                 Err(format!(
@@ -120,6 +148,10 @@ impl AuthKind {
                     service: word(&raw.aws_service, "awsService")?,
                 }))
             }
+            "github-app" | "service-account" | "oauth2" => {
+                no_param(&raw.kind)?;
+                minter_from_raw(raw, base).map(Self::Minted)
+            }
             other => Err(format!(
                 "unsupported auth type `{other}`; this janee supports {}",
                 SUPPORTED.join(", ")
@@ -140,6 +172,11 @@ impl AuthKind {
                 crate::signing::Scheme::AwsSigV4 { .. } => "aws-sigv4",
                 crate::signing::Scheme::OAuth1aTwitter => "oauth1a-twitter",
             },
+            Self::Minted(m) => match m {
+                Minter::GithubApp { .. } => "github-app",
+                Minter::ServiceAccount { .. } => "service-account",
+                Minter::OAuth2 { .. } => "oauth2",
+            },
         }
     }
 
@@ -147,8 +184,24 @@ impl AuthKind {
     pub fn required_field_names(&self) -> Vec<&'static str> {
         match self {
             Self::Signed(s) => s.required_fields().to_vec(),
+            Self::Minted(m) => minted_fields(m).0.to_vec(),
             _ => self.fields().iter().map(|f| f.name).collect(),
         }
+    }
+
+    /// Secret fields the store may hold besides the required ones.
+    pub fn optional_field_names(&self) -> &'static [&'static str] {
+        match self {
+            Self::Signed(s) => s.optional_fields(),
+            Self::Minted(m) => minted_fields(m).1,
+            _ => &[],
+        }
+    }
+
+    /// Whether the secret fields are named by the scheme (given with `--field-from-env`
+    /// and `--field-from-file`) rather than by dedicated flags.
+    pub fn has_named_fields(&self) -> bool {
+        matches!(self, Self::Signed(_) | Self::Minted(_))
     }
 
     /// The fixed secret fields of the scheme (`headers` has dynamic `header.<Name>` fields).
@@ -168,7 +221,7 @@ impl AuthKind {
                     label: "password",
                 },
             ],
-            Self::Headers | Self::Signed(_) => &[],
+            Self::Headers | Self::Signed(_) | Self::Minted(_) => &[],
         }
     }
 
@@ -197,6 +250,7 @@ impl AuthKind {
                 .collect(),
             Self::Query { .. } => Vec::new(),
             Self::Signed(s) => s.header_names().iter().map(|h| h.to_string()).collect(),
+            Self::Minted(_) => vec!["authorization".into()],
         }
     }
 
@@ -214,6 +268,27 @@ impl AuthKind {
             && let Some(pair) = basic_pair(fields)
         {
             out.push(pair);
+        }
+        // A service-account key file is stored whole; its private key is also scrubbed on
+        // its own, and line by line (PEM bodies are wrapped at 64 characters).
+        if let Self::Minted(Minter::ServiceAccount { .. }) = self
+            && let Some(file) = fields.get("credentials")
+            && let Ok(serde_json::Value::Object(map)) =
+                serde_json::from_str::<serde_json::Value>(file.expose())
+        {
+            for key in ["private_key", "private_key_id"] {
+                if let Some(serde_json::Value::String(v)) = map.get(key) {
+                    out.push(Secret::new(v.as_str()));
+                }
+            }
+            if let Some(serde_json::Value::String(pem)) = map.get("private_key") {
+                out.extend(pem_body_lines(pem));
+            }
+        }
+        if let Self::Minted(Minter::GithubApp { .. }) = self
+            && let Some(pem) = fields.get("privateKey")
+        {
+            out.extend(pem_body_lines(pem.expose()));
         }
         out
     }
@@ -251,16 +326,181 @@ impl AuthKind {
                     c.query.push((param.clone(), key.clone()));
                 }
             }
-            // Signed per request in the proxy, where the whole request is known.
-            Self::Signed(_) => {}
+            // Signed per request in the proxy, where the whole request is known; minted
+            // tokens are injected there too.
+            Self::Signed(_) | Self::Minted(_) => {}
         }
         c
+    }
+}
+
+/// The base64 body lines of a PEM block, each a long random string worth scrubbing.
+fn pem_body_lines(pem: &str) -> Vec<Secret> {
+    pem.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("-----") && l.len() >= 32)
+        .map(Secret::new)
+        .collect()
+}
+
+/// The required and optional secret fields of a minting scheme.
+fn minted_fields(m: &Minter) -> (&'static [&'static str], &'static [&'static str]) {
+    match m {
+        Minter::GithubApp { .. } => (&["privateKey"], &[]),
+        Minter::ServiceAccount { .. } => (&["credentials"], &[]),
+        Minter::OAuth2 {
+            grant: Grant::ClientCredentials,
+            ..
+        } => (&["clientId", "clientSecret"], &[]),
+        Minter::OAuth2 {
+            grant: Grant::RefreshToken,
+            ..
+        } => (&["refreshToken"], &["clientId", "clientSecret"]),
+    }
+}
+
+/// The minting configuration of a `github-app`, `service-account` or `oauth2` service.
+fn minter_from_raw(raw: &RawAuth, base: &url::Url) -> Result<Minter, String> {
+    let kind = raw.kind.as_str();
+    let only = |key: &str, set: bool, kinds: &str| {
+        if set {
+            Err(format!(
+                "`{key}` applies only to auth type {kinds}, not `{kind}`"
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let https_url = |key: &str, text: &str| -> Result<url::Url, String> {
+        let url = url::Url::parse(text).map_err(|e| format!("`{key}` {text:?}: {e}"))?;
+        let loopback = match url.host() {
+            Some(url::Host::Domain(d)) => d == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => return Err(format!("`{key}` {text:?} has no host")),
+        };
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            _ => {
+                return Err(format!(
+                    "`{key}` must be an https URL (plain http only to loopback)"
+                ));
+            }
+        }
+        if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
+            return Err(format!(
+                "`{key}` must not carry a username, password or fragment"
+            ));
+        }
+        Ok(url)
+    };
+    let scopes = || -> Result<Vec<String>, String> {
+        let scopes = raw.scopes.clone().unwrap_or_default();
+        if let Some(bad) = scopes
+            .iter()
+            .find(|s| s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return Err(format!(
+                "scope {bad:?} is not a single scope (list each scope separately)"
+            ));
+        }
+        Ok(scopes)
+    };
+    match kind {
+        "github-app" => {
+            only("scopes", raw.scopes.is_some(), "service-account or oauth2")?;
+            only(
+                "tokenUrl",
+                raw.token_url.is_some(),
+                "service-account or oauth2",
+            )?;
+            only("grant", raw.grant.is_some(), "oauth2")?;
+            let id = |key: &str, v: &Option<crate::config::raw::IdValue>| {
+                let text = v
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .ok_or_else(|| format!("auth type `github-app` needs `{key}:` (a number)"))?;
+                if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(format!("`{key}` must be a number, not {text:?}"));
+                }
+                Ok(text)
+            };
+            let api_base = match &raw.api_base {
+                Some(text) => https_url("apiBase", text)?,
+                None => base.clone(),
+            };
+            Ok(Minter::GithubApp {
+                api_base,
+                app_id: id("appId", &raw.app_id)?,
+                installation_id: id("installationId", &raw.installation_id)?,
+                repositories: Vec::new(),
+                permissions: std::collections::BTreeMap::new(),
+            })
+        }
+        "service-account" => {
+            for (key, set) in [
+                ("appId", raw.app_id.is_some()),
+                ("installationId", raw.installation_id.is_some()),
+                ("apiBase", raw.api_base.is_some()),
+            ] {
+                only(key, set, "github-app")?;
+            }
+            only("grant", raw.grant.is_some(), "oauth2")?;
+            let scopes = scopes()?;
+            if scopes.is_empty() {
+                return Err(
+                    "auth type `service-account` needs `scopes:` (e.g. [https://www.googleapis.com/auth/cloud-platform])"
+                        .into(),
+                );
+            }
+            Ok(Minter::ServiceAccount {
+                scopes,
+                token_uri_override: raw
+                    .token_url
+                    .as_deref()
+                    .map(|t| https_url("tokenUrl", t))
+                    .transpose()?,
+            })
+        }
+        _ => {
+            for (key, set) in [
+                ("appId", raw.app_id.is_some()),
+                ("installationId", raw.installation_id.is_some()),
+                ("apiBase", raw.api_base.is_some()),
+            ] {
+                only(key, set, "github-app")?;
+            }
+            let token_url = raw
+                .token_url
+                .as_deref()
+                .ok_or("auth type `oauth2` needs `tokenUrl:` (the token endpoint)")?;
+            let grant = match raw.grant.as_deref() {
+                None | Some("client_credentials") => Grant::ClientCredentials,
+                Some("refresh_token") => Grant::RefreshToken,
+                Some(other) => {
+                    return Err(format!(
+                        "unknown grant {other:?}: use client_credentials or refresh_token"
+                    ));
+                }
+            };
+            Ok(Minter::OAuth2 {
+                token_url: https_url("tokenUrl", token_url)?,
+                scopes: scopes()?,
+                grant,
+            })
+        }
     }
 }
 
 /// Check an exec env template: literal text and `{{credential}}` or `{{FIELD}}` placeholders.
 pub fn check_template(template: &str) -> Result<(), String> {
     placeholders(template).map(|_| ())
+}
+
+/// Whether a template puts a secret into its value (a literal, like a region, does not).
+pub fn holds_placeholder(template: &str) -> bool {
+    placeholders(template).is_ok_and(|p| !p.is_empty())
 }
 
 fn placeholders(template: &str) -> Result<Vec<(usize, usize, &str)>, String> {
@@ -295,24 +535,60 @@ impl AuthKind {
                 .iter()
                 .find(|(k, _)| k.starts_with(HEADER_PREFIX))
                 .map(|(_, v)| v),
-            // Name the field: {{apiKey}}, {{accessKeyId}}, ...
-            Self::Signed(_) => None,
+            // Name the field: {{apiKey}}, {{accessKeyId}}, ...; a minted token is passed in.
+            Self::Signed(_) | Self::Minted(_) => None,
         }
     }
 
-    /// Fill an exec env template with secret fields. A placeholder with nothing behind it is an
-    /// error: a CLI is never handed an empty credential.
+    /// The environment an exec capability without `env` gives its commands: what the usual
+    /// CLIs read for this scheme (`GH_TOKEN` for a GitHub App, `AWS_*` for SigV4, ...), as
+    /// templates. Optional fields the store lacks are left out, never set empty.
+    pub fn default_env(&self, fields: &SecretFields) -> Vec<(String, String)> {
+        let token = |vars: &[&str]| {
+            vars.iter()
+                .map(|v| (v.to_string(), "{{credential}}".to_string()))
+                .collect()
+        };
+        match self {
+            Self::Minted(Minter::GithubApp { .. }) => token(&["GH_TOKEN", "GITHUB_TOKEN"]),
+            Self::Minted(Minter::ServiceAccount { .. }) => {
+                token(&["CLOUDSDK_AUTH_ACCESS_TOKEN", "GOOGLE_OAUTH_ACCESS_TOKEN"])
+            }
+            Self::Minted(Minter::OAuth2 { .. }) => token(&["ACCESS_TOKEN"]),
+            Self::Signed(crate::signing::Scheme::AwsSigV4 { region, .. }) => {
+                let mut env = vec![
+                    ("AWS_ACCESS_KEY_ID".into(), "{{accessKeyId}}".into()),
+                    ("AWS_SECRET_ACCESS_KEY".into(), "{{secretAccessKey}}".into()),
+                    ("AWS_REGION".into(), region.clone()),
+                    ("AWS_DEFAULT_REGION".into(), region.clone()),
+                ];
+                if fields.get("sessionToken").is_some_and(|s| !s.is_empty()) {
+                    env.push(("AWS_SESSION_TOKEN".into(), "{{sessionToken}}".into()));
+                }
+                env
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Fill an exec env template with secret fields; `{{credential}}` is `minted` when the
+    /// scheme mints tokens. A placeholder with nothing behind it is an error: a CLI is never
+    /// handed an empty credential.
     pub fn fill_template(
         &self,
         template: &str,
         fields: &SecretFields,
+        minted: Option<&Secret>,
     ) -> Result<zeroize::Zeroizing<String>, String> {
         let mut out = zeroize::Zeroizing::new(String::with_capacity(template.len() + 64));
         let mut last = 0;
         for (start, end, name) in placeholders(template)? {
             out.push_str(&template[last..start]);
             let value = if name == "credential" {
-                self.primary_field(fields)
+                match self {
+                    Self::Minted(_) => minted,
+                    _ => self.primary_field(fields),
+                }
             } else {
                 fields.get(name)
             };
@@ -348,6 +624,89 @@ mod tests {
         RawAuth::of(kind)
     }
 
+    fn parse(raw: &RawAuth) -> Result<AuthKind, String> {
+        AuthKind::from_raw(raw, &url::Url::parse("https://api.example.com/v1").unwrap())
+    }
+
+    #[test]
+    fn minting_schemes_parse_with_their_keys_only() {
+        use crate::config::raw::IdValue;
+        let mut gh = raw("github-app");
+        assert!(parse(&gh).unwrap_err().contains("appId"));
+        gh.app_id = Some(IdValue::Number(42));
+        gh.installation_id = Some(IdValue::Text("7".into()));
+        let AuthKind::Minted(Minter::GithubApp {
+            api_base,
+            app_id,
+            installation_id,
+            ..
+        }) = parse(&gh).unwrap()
+        else {
+            panic!("not a GitHub App");
+        };
+        assert_eq!(api_base.as_str(), "https://api.example.com/v1");
+        assert_eq!((app_id.as_str(), installation_id.as_str()), ("42", "7"));
+        gh.installation_id = Some(IdValue::Text("7; rm".into()));
+        assert!(parse(&gh).unwrap_err().contains("installationId"));
+        gh.installation_id = Some(IdValue::Number(7));
+        gh.scopes = Some(vec!["repo".into()]);
+        assert!(parse(&gh).unwrap_err().contains("`scopes`"));
+
+        let mut sa = raw("service-account");
+        assert!(parse(&sa).unwrap_err().contains("scopes"));
+        sa.scopes = Some(vec!["a b".into()]);
+        assert!(parse(&sa).unwrap_err().contains("single scope"));
+        sa.scopes = Some(vec![
+            "https://www.googleapis.com/auth/drive.readonly".into(),
+        ]);
+        assert_eq!(parse(&sa).unwrap().required_field_names(), ["credentials"]);
+        sa.token_url = Some("http://token.example.com/".into());
+        assert!(
+            parse(&sa).unwrap_err().contains("https"),
+            "plain http off loopback"
+        );
+        sa.token_url = Some("http://127.0.0.1:9/token".into());
+        assert!(parse(&sa).is_ok());
+
+        let mut o = raw("oauth2");
+        assert!(parse(&o).unwrap_err().contains("tokenUrl"));
+        o.token_url = Some("https://auth.example.com/token".into());
+        assert_eq!(
+            parse(&o).unwrap().required_field_names(),
+            ["clientId", "clientSecret"]
+        );
+        o.grant = Some("refresh_token".into());
+        let refresh = parse(&o).unwrap();
+        assert_eq!(refresh.required_field_names(), ["refreshToken"]);
+        assert_eq!(refresh.optional_field_names(), ["clientId", "clientSecret"]);
+        assert_eq!(
+            refresh.header_names(&SecretFields::new()),
+            ["authorization"]
+        );
+        o.grant = Some("password".into());
+        assert!(parse(&o).unwrap_err().contains("unknown grant"));
+
+        let mut b = raw("bearer");
+        b.token_url = Some("https://auth.example.com/token".into());
+        assert!(parse(&b).unwrap_err().contains("tokenUrl"));
+    }
+
+    #[test]
+    fn minted_credential_fills_templates_and_is_never_empty() {
+        let mut o = raw("oauth2");
+        o.token_url = Some("https://auth.example.com/token".into());
+        let kind = parse(&o).unwrap();
+        let f = SecretFields::new();
+        let token = Secret::new("minted-token-0123456789");
+        assert_eq!(
+            kind.fill_template("Bearer {{credential}}", &f, Some(&token))
+                .unwrap()
+                .as_str(),
+            "Bearer minted-token-0123456789"
+        );
+        assert!(kind.fill_template("{{credential}}", &f, None).is_err());
+    }
+
     #[test]
     fn basic_is_rfc7617_not_bearer() {
         let mut f = SecretFields::new();
@@ -365,26 +724,24 @@ mod tests {
     #[test]
     fn parses_supported_types_and_refuses_others() {
         assert_eq!(
-            AuthKind::from_raw(&raw("bearer")).unwrap(),
+            parse(&raw("bearer")).unwrap(),
             AuthKind::Bearer {
                 scheme: "Bearer".into()
             }
         );
-        assert!(AuthKind::from_raw(&raw("query")).is_err());
-        let e = AuthKind::from_raw(&raw("kerberos")).unwrap_err();
+        assert!(parse(&raw("query")).is_err());
+        let e = parse(&raw("kerberos")).unwrap_err();
         assert!(e.contains("bearer, basic, headers, query"), "{e}");
         assert!(
-            AuthKind::from_raw(&raw("aws-sigv4")).is_err(),
+            parse(&raw("aws-sigv4")).is_err(),
             "region and service are required"
         );
         let mut a = raw("aws-sigv4");
         a.region = Some("us-east-1".into());
         a.aws_service = Some("s3".into());
-        assert_eq!(AuthKind::from_raw(&a).unwrap().type_name(), "aws-sigv4");
+        assert_eq!(parse(&a).unwrap().type_name(), "aws-sigv4");
         assert_eq!(
-            AuthKind::from_raw(&raw("hmac-okx"))
-                .unwrap()
-                .required_field_names(),
+            parse(&raw("hmac-okx")).unwrap().required_field_names(),
             vec!["apiKey", "apiSecret", "passphrase"]
         );
     }
@@ -397,14 +754,16 @@ mod tests {
             scheme: "Bearer".into(),
         };
         assert_eq!(
-            b.fill_template("{{credential}}", &f).unwrap().as_str(),
+            b.fill_template("{{credential}}", &f, None)
+                .unwrap()
+                .as_str(),
             "tok_123456789"
         );
         assert_eq!(
-            b.fill_template("x-{{ key }}-y", &f).unwrap().as_str(),
+            b.fill_template("x-{{ key }}-y", &f, None).unwrap().as_str(),
             "x-tok_123456789-y"
         );
-        assert!(b.fill_template("{{password}}", &f).is_err());
+        assert!(b.fill_template("{{password}}", &f, None).is_err());
         assert!(check_template("{{credential").is_err());
         assert!(check_template("{{a b}}").is_err());
     }

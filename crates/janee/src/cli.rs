@@ -223,7 +223,8 @@ pub struct AddArgs {
     /// Base URL of the API, e.g. `https://api.stripe.com`
     #[arg(short = 'u', long)]
     pub url: Option<String>,
-    /// bearer, basic, headers or query
+    /// bearer, basic, headers, query, hmac-bybit, hmac-okx, hmac-mexc, aws-sigv4,
+    /// oauth1a-twitter, github-app, service-account or oauth2
     #[arg(long, value_name = "TYPE")]
     pub auth_type: Option<String>,
     /// Read the key (bearer/query) from this environment variable
@@ -250,11 +251,12 @@ pub struct AddArgs {
     /// headers: NAME=VALUE (visible in `ps`; prefer --header-from-env)
     #[arg(long, value_name = "NAME=VALUE")]
     pub header: Vec<String>,
-    /// hmac-*, aws-sigv4, oauth1a-twitter: FIELD=VAR, a secret field from an environment
-    /// variable (repeatable), e.g. apiSecret=OKX_SECRET
+    /// hmac-*, aws-sigv4, oauth1a-twitter, github-app, service-account, oauth2: FIELD=VAR, a
+    /// secret field from an environment variable (repeatable), e.g. apiSecret=OKX_SECRET
     #[arg(long, value_name = "FIELD=VAR")]
     pub field_from_env: Vec<String>,
-    /// FIELD=PATH, a secret field read from a file (repeatable)
+    /// FIELD=PATH, a secret field read from a file (repeatable), e.g. privateKey=app.pem or
+    /// credentials=service-account.json
     #[arg(long, value_name = "FIELD=PATH")]
     pub field_from_file: Vec<String>,
     /// aws-sigv4: the signing region (e.g. us-east-1)
@@ -263,6 +265,24 @@ pub struct AddArgs {
     /// aws-sigv4: the service's signing name (e.g. s3, ses)
     #[arg(long, value_name = "NAME")]
     pub aws_service: Option<String>,
+    /// github-app: the App's id
+    #[arg(long, value_name = "ID")]
+    pub app_id: Option<String>,
+    /// github-app: the installation id whose tokens are minted
+    #[arg(long, value_name = "ID")]
+    pub installation_id: Option<String>,
+    /// github-app: the REST API root of the token endpoint (default the --url)
+    #[arg(long, value_name = "URL")]
+    pub api_base: Option<String>,
+    /// service-account, oauth2: OAuth scopes, comma-separated
+    #[arg(long, value_name = "SCOPES", value_delimiter = ',')]
+    pub scopes: Vec<String>,
+    /// oauth2: the token endpoint (service-account: overrides the key file's token_uri)
+    #[arg(long, value_name = "URL")]
+    pub token_url: Option<String>,
+    /// oauth2: client_credentials (default) or refresh_token
+    #[arg(long, value_name = "GRANT")]
+    pub grant: Option<String>,
     /// query: the query parameter that carries the key (e.g. api_key)
     #[arg(long, value_name = "NAME")]
     pub param: Option<String>,

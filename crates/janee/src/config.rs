@@ -195,6 +195,16 @@ pub struct Capability {
     pub log_bodies: bool,
     pub max_response_bytes: Option<u64>,
     pub exec: Option<ExecSpec>,
+    /// GitHub App services: the repositories and permissions this capability's token is
+    /// limited to.
+    pub token_scope: Option<TokenScope>,
+}
+
+/// What a minted GitHub App token is limited to (empty parts: as installed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenScope {
+    pub repositories: Vec<String>,
+    pub permissions: std::collections::BTreeMap<String, String>,
 }
 
 /// The validated configuration. `raw` is kept for editing and writing back.
@@ -285,7 +295,7 @@ impl Config {
                 .map_err(|e| ctx.err(&["services", name], e.to_string()))?;
             let base = BaseUrl::parse(&rs.base_url, rs.allow_http.unwrap_or(false))
                 .map_err(|m| ctx.err(&at("baseUrl"), m))?;
-            let auth = AuthKind::from_raw(&rs.auth)
+            let auth = AuthKind::from_raw(&rs.auth, base.url())
                 .map_err(|m| ctx.err(&["services", name, "auth", "type"], m))?;
             if let Some(tp) = &rs.test_path {
                 crate::canon::canonicalize(tp)
@@ -396,6 +406,7 @@ impl Config {
                     })
                 }
             };
+            let token_scope = token_scope(&ctx, name, rc, &services[&service].auth)?;
             let ttl = rc.ttl.map(|d| d.get()).unwrap_or(DEFAULT_TTL);
             if ttl.is_zero() {
                 return Err(ctx.err(&at("ttl"), "the TTL must be greater than zero"));
@@ -417,6 +428,7 @@ impl Config {
                     log_bodies: rc.log_bodies.unwrap_or(false),
                     max_response_bytes: rc.max_response_bytes,
                     exec,
+                    token_scope,
                 }),
             );
         }
@@ -442,6 +454,65 @@ impl Config {
     pub fn capability(&self, name: &str) -> Option<&Arc<Capability>> {
         self.capabilities.get(name)
     }
+}
+
+/// A capability's `repositories` / `permissions`, which only a GitHub App service can honour.
+fn token_scope(
+    ctx: &Ctx<'_>,
+    name: &str,
+    rc: &raw::RawCapability,
+    auth: &AuthKind,
+) -> Result<Option<TokenScope>, ConfigError> {
+    let at = |k: &'static str| vec!["capabilities", name, k];
+    if rc.repositories.is_none() && rc.permissions.is_none() {
+        return Ok(None);
+    }
+    if !matches!(
+        auth,
+        AuthKind::Minted(crate::minting::Minter::GithubApp { .. })
+    ) {
+        let key = if rc.repositories.is_some() {
+            "repositories"
+        } else {
+            "permissions"
+        };
+        return Err(ctx.err(
+            &at(key),
+            format!("`{key}` limits a minted GitHub App token; this capability's service uses auth type `{}`", auth.type_name()),
+        ));
+    }
+    let repositories = rc.repositories.clone().unwrap_or_default();
+    if let Some(bad) = repositories.iter().find(|r| {
+        r.is_empty()
+            || !r
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    }) {
+        return Err(ctx.err(
+            &at("repositories"),
+            format!("{bad:?} is not a repository name (give the name without the owner)"),
+        ));
+    }
+    let mut permissions = std::collections::BTreeMap::new();
+    for (perm, level) in rc.permissions.clone().unwrap_or_default() {
+        if perm.is_empty() || !perm.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+            return Err(ctx.err(
+                &at("permissions"),
+                format!("{perm:?} is not a GitHub permission name (e.g. contents, issues)"),
+            ));
+        }
+        if !["read", "write", "admin"].contains(&level.as_str()) {
+            return Err(ctx.err(
+                &at("permissions"),
+                format!("{perm}: {level:?} is not a level; use read, write or admin"),
+            ));
+        }
+        permissions.insert(perm, level);
+    }
+    Ok(Some(TokenScope {
+        repositories,
+        permissions,
+    }))
 }
 
 fn exec_spec(

@@ -12,7 +12,7 @@
 //! - [`auth`]: auth schemes: their secret fields and how they are injected.
 //! - [`signing`]: per-request signatures (exchange HMACs, AWS SigV4, OAuth 1.0a).
 //! - [`minting`]: short-lived tokens (GitHub App, Google service account, OAuth2) and their
-//!   cache; not yet wired into the proxy.
+//!   cache; [`minted`] ties them to a running server (scopes, rotation write-back, scrubbing).
 //! - [`canon`]: the path canonicaliser and policy rule globs.
 //! - [`headers`]: which agent-supplied headers may pass.
 //! - [`scrub`]: streaming removal of secrets and their encodings.
@@ -47,6 +47,7 @@ pub mod gate;
 pub mod headers;
 pub mod home;
 pub mod mcp;
+pub mod minted;
 pub mod minting;
 pub mod names;
 pub mod policy;

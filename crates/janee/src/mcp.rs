@@ -485,6 +485,7 @@ impl JaneeMcp {
                 headers: &headers,
                 body: a.body.as_deref(),
                 max_response_bytes: max,
+                scope: cap.token_scope.as_ref(),
             },
         )
         .await

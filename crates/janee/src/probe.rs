@@ -64,6 +64,7 @@ pub async fn probe(
             headers: &[],
             body: None,
             max_response_bytes: 64 * 1024,
+            scope: None,
         },
     )
     .await;

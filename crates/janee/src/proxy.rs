@@ -7,7 +7,8 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::canon::CanonicalPath;
-use crate::config::Service;
+use crate::config::{Service, TokenScope};
+use crate::minted::Token;
 use crate::scrub::Patterns;
 use crate::state::ServiceSecrets;
 
@@ -32,6 +33,8 @@ pub struct Outgoing<'a> {
     pub headers: &'a [(String, String)],
     pub body: Option<&'a str>,
     pub max_response_bytes: u64,
+    /// The capability's limits for a minted token (GitHub App down-scoping).
+    pub scope: Option<&'a TokenScope>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -74,6 +77,116 @@ pub async fn send(
         service: service.name.to_string(),
         reason: secrets.patterns.scrub_str(&reason).0,
     };
+    let mut token = secrets
+        .minted(service, req.scope)
+        .await
+        .map_err(|e| fail(format!("could not mint an access token: {e}")))?;
+    let mut resp = dispatch(client, service, secrets, &req, token.as_ref()).await?;
+    // A minted token the upstream refuses may have been revoked early: mint once more.
+    if resp.status() == reqwest::StatusCode::UNAUTHORIZED
+        && let Some(refused) = &token
+    {
+        secrets.forget_minted(req.scope, refused).await;
+        token = secrets
+            .minted(service, req.scope)
+            .await
+            .map_err(|e| fail(format!("could not mint an access token: {e}")))?;
+        resp = dispatch(client, service, secrets, &req, token.as_ref()).await?;
+    }
+    let patterns = token.as_ref().map_or(&secrets.patterns, |t| &t.patterns);
+    let fail = |reason: String| UpstreamError {
+        service: service.name.to_string(),
+        reason: patterns.scrub_str(&reason).0,
+    };
+    let status = resp.status().as_u16();
+    let mut out_headers = BTreeMap::new();
+    let mut hits = 0;
+    for (k, v) in resp.headers() {
+        let name = k.as_str();
+        if DROP_RESPONSE_HEADERS.contains(&name) {
+            continue;
+        }
+        // Header names are the upstream's to choose, and arrive lower-cased: one that holds a
+        // secret (in any case) is dropped whole.
+        if secrets.name_holds_secret(name)
+            || token.as_ref().is_some_and(|t| {
+                name.contains(&t.secret.expose().to_ascii_lowercase())
+                    || patterns.scrub_str(name).1 > 0
+            })
+        {
+            hits += 1;
+            continue;
+        }
+        let text = String::from_utf8_lossy(v.as_bytes());
+        let (clean, h) = patterns.scrub_str(&text);
+        hits += h;
+        out_headers
+            .entry(name.to_string())
+            .and_modify(|e: &mut String| {
+                e.push_str(", ");
+                e.push_str(&clean);
+            })
+            .or_insert(clean);
+    }
+
+    let cap = req.max_response_bytes;
+    let mut stream = patterns.stream();
+    let expected = resp.content_length().unwrap_or(0).min(cap);
+    let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+    let mut read: u64 = 0;
+    let mut truncated = false;
+    loop {
+        let chunk = match resp.chunk().await {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(fail(format!(
+                    "reading the response failed: {}",
+                    describe(&e, service.timeout)
+                )));
+            }
+        };
+        let room = cap.saturating_sub(read);
+        let take = usize::try_from(room.min(chunk.len() as u64)).unwrap_or(chunk.len());
+        read += take as u64;
+        body.extend_from_slice(&stream.push(&chunk[..take]));
+        if take < chunk.len() {
+            truncated = true;
+            break;
+        }
+    }
+    if !truncated {
+        body.extend_from_slice(&stream.finish());
+    }
+    // When the cap cut the body, the bytes the scrubber still holds may be the start of a
+    // secret that was cut in half: they are dropped, never flushed.
+    hits += stream.hits();
+    Ok(Response {
+        status,
+        headers: out_headers,
+        body: String::from_utf8(body)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        truncated,
+        scrub_hits: hits,
+        bytes_in: read,
+    })
+}
+
+/// Builds and sends one attempt of `req`, with the credential (or the minted `token`).
+async fn dispatch(
+    client: &reqwest::Client,
+    service: &Service,
+    secrets: &ServiceSecrets,
+    req: &Outgoing<'_>,
+    token: Option<&Token>,
+) -> Result<reqwest::Response, UpstreamError> {
+    let fail = |reason: String| UpstreamError {
+        service: service.name.to_string(),
+        reason: token
+            .map_or(&secrets.patterns, |t| &t.patterns)
+            .scrub_str(&reason)
+            .0,
+    };
     let method = reqwest::Method::from_bytes(req.method.as_bytes())
         .map_err(|_| fail(format!("invalid method {:?}", req.method)))?;
     let mut url = url::Url::parse(&target_url(service, req.path))
@@ -103,6 +216,12 @@ pub async fn send(
         })?;
         value.set_sensitive(true);
         headers.insert(name, value);
+    }
+    if let Some(token) = token {
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", token.secret.expose()))
+            .map_err(|_| fail("the minted token is not a valid header value".into()))?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
     }
     if req.body.is_some() && !headers.contains_key(reqwest::header::CONTENT_TYPE) {
         headers.insert(
@@ -150,78 +269,10 @@ pub async fn send(
     if let Some(b) = req.body {
         builder = builder.body(b.to_string());
     }
-    let mut resp = builder
+    builder
         .send()
         .await
-        .map_err(|e| fail(describe(&e, service.timeout)))?;
-
-    let status = resp.status().as_u16();
-    let mut out_headers = BTreeMap::new();
-    let mut hits = 0;
-    for (k, v) in resp.headers() {
-        let name = k.as_str();
-        if DROP_RESPONSE_HEADERS.contains(&name) {
-            continue;
-        }
-        // Header names are the upstream's to choose, and arrive lower-cased: one that holds a
-        // secret (in any case) is dropped whole.
-        if secrets.name_holds_secret(name) {
-            hits += 1;
-            continue;
-        }
-        let text = String::from_utf8_lossy(v.as_bytes());
-        let (clean, h) = secrets.patterns.scrub_str(&text);
-        hits += h;
-        out_headers
-            .entry(name.to_string())
-            .and_modify(|e: &mut String| {
-                e.push_str(", ");
-                e.push_str(&clean);
-            })
-            .or_insert(clean);
-    }
-
-    let cap = req.max_response_bytes;
-    let mut stream = secrets.patterns.stream();
-    let expected = resp.content_length().unwrap_or(0).min(cap);
-    let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
-    let mut read: u64 = 0;
-    let mut truncated = false;
-    loop {
-        let chunk = match resp.chunk().await {
-            Ok(Some(c)) => c,
-            Ok(None) => break,
-            Err(e) => {
-                return Err(fail(format!(
-                    "reading the response failed: {}",
-                    describe(&e, service.timeout)
-                )));
-            }
-        };
-        let room = cap.saturating_sub(read);
-        let take = usize::try_from(room.min(chunk.len() as u64)).unwrap_or(chunk.len());
-        read += take as u64;
-        body.extend_from_slice(&stream.push(&chunk[..take]));
-        if take < chunk.len() {
-            truncated = true;
-            break;
-        }
-    }
-    if !truncated {
-        body.extend_from_slice(&stream.finish());
-    }
-    // When the cap cut the body, the bytes the scrubber still holds may be the start of a
-    // secret that was cut in half: they are dropped, never flushed.
-    hits += stream.hits();
-    Ok(Response {
-        status,
-        headers: out_headers,
-        body: String::from_utf8(body)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-        truncated,
-        scrub_hits: hits,
-        bytes_in: read,
-    })
+        .map_err(|e| fail(describe(&e, service.timeout)))
 }
 
 /// A reqwest error in words, without its URL (which may carry a query credential).

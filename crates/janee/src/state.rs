@@ -10,9 +10,11 @@ use janee_vault::{SecretFields, Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::{AuditLog, EventKind, Record};
-use crate::auth::Credential;
-use crate::config::{Config, Service};
+use crate::auth::{AuthKind, Credential};
+use crate::config::{Config, Service, TokenScope};
 use crate::home::Home;
+use crate::minted::{MintBinding, Minting, Token};
+use crate::minting::MintError;
 use crate::scrub::Patterns;
 
 /// A service's decrypted secret material and the scrubber built from it.
@@ -23,6 +25,8 @@ pub struct ServiceSecrets {
     lower_patterns: Patterns,
     /// Lower-case header names the auth scheme sets.
     pub scheme_headers: Vec<String>,
+    /// The link to the token cache, when the scheme mints tokens.
+    mint: Option<MintBinding>,
 }
 
 impl std::fmt::Debug for ServiceSecrets {
@@ -34,8 +38,11 @@ impl std::fmt::Debug for ServiceSecrets {
 }
 
 impl ServiceSecrets {
-    pub fn new(service: &Service, fields: SecretFields) -> Self {
+    /// `minting` is needed only by services whose scheme mints tokens (without it they
+    /// cannot obtain one).
+    pub fn new(service: &Service, fields: SecretFields, minting: Option<&Arc<Minting>>) -> Self {
         let values = service.auth.scrub_values(&fields);
+        let mint = minting.and_then(|m| MintBinding::new(m, service, &fields, values.clone()));
         let exposed: Vec<&str> = values.iter().map(|s| s.expose()).collect();
         let lower: Vec<zeroize::Zeroizing<String>> = exposed
             .iter()
@@ -47,6 +54,29 @@ impl ServiceSecrets {
             lower_patterns: Patterns::new(&lower_refs),
             scheme_headers: service.auth.header_names(&fields),
             fields,
+            mint,
+        }
+    }
+
+    /// The minted token for a call under `scope`, or `None` when the scheme does not mint.
+    pub async fn minted(
+        &self,
+        service: &Service,
+        scope: Option<&TokenScope>,
+    ) -> Result<Option<Token>, MintError> {
+        match (&self.mint, &service.auth) {
+            (Some(mint), _) => mint.token(&self.fields, scope).await.map(Some),
+            (None, AuthKind::Minted(_)) => Err(MintError::BadKey(
+                "this process cannot mint tokens for the service".into(),
+            )),
+            (None, _) => Ok(None),
+        }
+    }
+
+    /// Forgets the minted token of `scope` after the upstream refused it.
+    pub async fn forget_minted(&self, scope: Option<&TokenScope>, refused: &Token) {
+        if let Some(mint) = &self.mint {
+            mint.forget(scope, &refused.secret).await;
         }
     }
 
@@ -101,7 +131,7 @@ pub enum LoadError {
     Store(#[from] janee_vault::StoreError),
 }
 
-fn build(home: &Home, store: &Store) -> Result<Snapshot, LoadError> {
+fn build(home: &Home, store: &Store, minting: &Arc<Minting>) -> Result<Snapshot, LoadError> {
     let paths = [home.config_path(), home.store_path()];
     let stamp = stamp(&paths);
     let config = home.load_config()?;
@@ -112,7 +142,7 @@ fn build(home: &Home, store: &Store) -> Result<Snapshot, LoadError> {
             all.extend(svc.auth.scrub_values(&fields));
             secrets.insert(
                 svc.name.to_string(),
-                Arc::new(ServiceSecrets::new(svc, fields)),
+                Arc::new(ServiceSecrets::new(svc, fields, Some(minting))),
             );
         }
     }
@@ -139,6 +169,7 @@ struct Inner {
     store: Mutex<Store>,
     audit: AuditLog,
     http: reqwest::Client,
+    minting: Arc<Minting>,
     shutdown: CancellationToken,
     options: ServeOptions,
 }
@@ -156,14 +187,15 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     pub async fn new(home: Home, store: Store, options: ServeOptions) -> anyhow::Result<Self> {
-        let snapshot = build(&home, &store)?;
-        let audit = AuditLog::open(&home.logs_dir(), store.key().subkey("audit")).await?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
             .user_agent(concat!("janee/", env!("CARGO_PKG_VERSION")))
             .build()?;
+        let minting = Minting::new(home.clone(), store.reopen()?, http.clone());
+        let snapshot = build(&home, &store, &minting)?;
+        let audit = AuditLog::open(&home.logs_dir(), store.key().subkey("audit")).await?;
         let gate = crate::gate::Gatekeeper::new(home.dir(), store.key().subkey("sessions"));
         Ok(Self(Arc::new(Inner {
             gate,
@@ -172,6 +204,7 @@ impl AppState {
             store: Mutex::new(store),
             audit,
             http,
+            minting,
             shutdown: CancellationToken::new(),
             options,
         })))
@@ -225,7 +258,7 @@ impl AppState {
         let result = tokio::task::spawn_blocking(move || {
             let mut store = this.0.store.lock().unwrap_or_else(|p| p.into_inner());
             let fresh = store.reopen()?;
-            let snap = build(&this.0.home, &fresh)?;
+            let snap = build(&this.0.home, &fresh, &this.0.minting)?;
             *store = fresh;
             Ok::<_, LoadError>(snap)
         })

@@ -174,6 +174,7 @@ fn convert_service(
         .get("type")
         .and_then(Value::as_str)
         .ok_or("no auth.type")?;
+    let base = url::Url::parse(&base_url).map_err(|e| format!("baseUrl: {e}"))?;
     // Secret fields: credentials.json, else inline (0.2).
     let field = |f: &str| -> Option<String> {
         secrets
@@ -243,7 +244,7 @@ fn convert_service(
                 .get("awsService")
                 .and_then(Value::as_str)
                 .map(str::to_string);
-            let scheme = AuthKind::from_raw(&raw)?;
+            let scheme = AuthKind::from_raw(&raw, &base)?;
             let all = scheme
                 .required_field_names()
                 .into_iter()
@@ -255,6 +256,32 @@ fn convert_service(
             }
             raw
         }
+        // Janee 0.16 kept the App and installation ids and the scopes beside the encrypted
+        // key material.
+        "github-app" | "service-account" => {
+            use crate::config::raw::IdValue;
+            let mut raw = RawAuth::of(kind);
+            let id = |key: &str| match auth.get(key) {
+                Some(Value::Number(n)) => n.as_u64().map(IdValue::Number),
+                Some(Value::String(t)) => Some(IdValue::Text(t.clone())),
+                _ => None,
+            };
+            raw.app_id = id("appId");
+            raw.installation_id = id("installationId");
+            raw.scopes = auth.get("scopes").and_then(Value::as_sequence).map(|seq| {
+                seq.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            });
+            let secret = if kind == "github-app" {
+                "privateKey"
+            } else {
+                "credentials"
+            };
+            fields.insert(secret, dec(secret)?);
+            raw
+        }
         other => {
             return Err(format!(
                 "auth type `{other}` is not supported by this janee ({}); add it by hand when it is",
@@ -262,7 +289,7 @@ fn convert_service(
             ));
         }
     };
-    let auth_kind = AuthKind::from_raw(&raw_auth)?;
+    let auth_kind = AuthKind::from_raw(&raw_auth, &base)?;
     for (f, v) in fields.iter() {
         if f != "username" {
             crate::scrub::check_scrubbable(v.expose()).map_err(|e| format!("its {f}: {e}"))?;
@@ -358,7 +385,7 @@ fn default_field(auth: &AuthKind, var: &str) -> Option<String> {
                 None
             }
         }
-        AuthKind::Headers | AuthKind::Signed(_) => None,
+        AuthKind::Headers | AuthKind::Signed(_) | AuthKind::Minted(_) => None,
     }
 }
 

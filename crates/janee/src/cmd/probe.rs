@@ -48,18 +48,19 @@ pub fn test(home: &Home, args: TestArgs) -> Result<()> {
         },
         None => config.services.values().cloned().collect(),
     };
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(crate::probe::PROBE_TIMEOUT)
+        .build()?;
+    let minting = crate::minted::Minting::new(home.clone(), store.reopen()?, client.clone());
     let mut secrets = Vec::new();
     for s in &services {
         secrets.push(
             store
                 .service(s.name.as_str())?
-                .map(|f| ServiceSecrets::new(s, f)),
+                .map(|f| ServiceSecrets::new(s, f, Some(&minting))),
         );
     }
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(crate::probe::PROBE_TIMEOUT)
-        .build()?;
     let results = super::serve::runtime()?.block_on(async {
         let mut out = Vec::new();
         for (s, sec) in services.iter().zip(&secrets) {

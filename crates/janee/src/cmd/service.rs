@@ -56,7 +56,7 @@ pub fn add(home: &Home, args: AddArgs) -> Result<()> {
             ));
         }
     };
-    BaseUrl::parse(&url, args.allow_http).map_err(|m| usage(format!("--url: {m}")))?;
+    let base = BaseUrl::parse(&url, args.allow_http).map_err(|m| usage(format!("--url: {m}")))?;
     require_init(home)?;
 
     let from_template = template.map(|t| match t.auth {
@@ -78,7 +78,12 @@ pub fn add(home: &Home, args: AddArgs) -> Result<()> {
         }
         None if !args.header.is_empty() || !args.header_from_env.is_empty() => "headers".into(),
         None if args.param.is_some() => "query".into(),
-        None if tty => prompt_line("Auth type (bearer, basic, headers, query)", Some("bearer"))?,
+        None if args.app_id.is_some() || args.installation_id.is_some() => "github-app".into(),
+        None if args.token_url.is_some() => "oauth2".into(),
+        None if tty => prompt_line(
+            &format!("Auth type ({})", crate::auth::SUPPORTED.join(", ")),
+            Some("bearer"),
+        )?,
         None => "bearer".into(),
     };
     let same_kind = from_template.is_some_and(|f| f.0 == kind);
@@ -96,13 +101,26 @@ pub fn add(home: &Home, args: AddArgs) -> Result<()> {
         region: args.aws_region.clone(),
         aws_service: args.aws_service.clone(),
         recv_window: None,
+        app_id: minting_id(&kind, "github-app", "--app-id", "App id", &args.app_id, tty)?,
+        installation_id: minting_id(
+            &kind,
+            "github-app",
+            "--installation-id",
+            "Installation id",
+            &args.installation_id,
+            tty,
+        )?,
+        api_base: args.api_base.clone(),
+        scopes: (!args.scopes.is_empty()).then(|| args.scopes.clone()),
+        token_url: args.token_url.clone(),
+        grant: args.grant.clone(),
         kind,
     };
     let template_header = template.and_then(|t| match t.auth {
         TemplateAuth::Header { name } => Some(name),
         _ => None,
     });
-    let auth = AuthKind::from_raw(&raw_auth).map_err(|m| usage(format!("--auth-type: {m}")))?;
+    let auth = AuthKind::from_raw(&raw_auth, base.url()).map_err(|m| usage(flag_words(&m)))?;
     let fields = collect_fields(&auth, &args, tty, template_header)?;
     for (field, value) in fields.iter() {
         if !(matches!(auth, AuthKind::Basic) && field == "username") {
@@ -204,6 +222,59 @@ pub fn add(home: &Home, args: AddArgs) -> Result<()> {
     }
 }
 
+/// A GitHub App id flag: given, asked for on a terminal, or left for the scheme's own error.
+fn minting_id(
+    kind: &str,
+    wanted: &str,
+    flag: &str,
+    label: &str,
+    given: &Option<String>,
+    tty: bool,
+) -> Result<Option<crate::config::raw::IdValue>> {
+    use crate::config::raw::IdValue;
+    match given {
+        Some(id) => match id.parse::<u64>() {
+            Ok(n) => Ok(Some(IdValue::Number(n))),
+            Err(_) => Err(usage(format!("{flag}: {id:?} is not a number"))),
+        },
+        None if kind == wanted && tty => {
+            let id = prompt_line(label, None)?;
+            id.trim()
+                .parse::<u64>()
+                .map(|n| Some(IdValue::Number(n)))
+                .map_err(|_| usage(format!("{label}: {id:?} is not a number")))
+        }
+        None => Ok(None),
+    }
+}
+
+/// An auth error in the words of the command line: config keys become their flags.
+fn flag_words(message: &str) -> String {
+    let mut out = message.to_string();
+    for (key, flag) in [
+        ("`appId:`", "--app-id"),
+        ("`installationId:`", "--installation-id"),
+        ("`apiBase`", "--api-base"),
+        ("`scopes:`", "--scopes"),
+        ("`scopes`", "--scopes"),
+        ("`tokenUrl:`", "--token-url"),
+        ("`tokenUrl`", "--token-url"),
+        ("`grant`", "--grant"),
+        ("`region:`", "--aws-region"),
+        ("`awsService:`", "--aws-service"),
+        ("`param:`", "--param"),
+        ("`param`", "--param"),
+        ("`scheme`", "--scheme"),
+    ] {
+        out = out.replace(key, flag);
+    }
+    if out == message {
+        format!("--auth-type: {out}")
+    } else {
+        out
+    }
+}
+
 fn check_exec_flags(args: &AddArgs) -> Result<()> {
     if args.exec {
         if args.allow_commands.is_empty() {
@@ -284,26 +355,19 @@ fn collect_fields(
             fields.insert("username", user);
             fields.insert("password", pass);
         }
-        AuthKind::Signed(scheme) => {
+        AuthKind::Signed(_) | AuthKind::Minted(_) => {
             for pair in &args.field_from_env {
                 let (f, var) = split_pair("--field-from-env", pair)?;
                 fields.insert(f.to_string(), secret_from_env(var)?);
             }
             for pair in &args.field_from_file {
                 let (f, path) = split_pair("--field-from-file", pair)?;
-                let text = zeroize::Zeroizing::new(
-                    std::fs::read_to_string(path)
-                        .map_err(|e| usage(format!("--field-from-file {f}: {e}")))?,
-                );
-                fields.insert(
-                    f.to_string(),
-                    Secret::new(text.trim_end_matches(['\n', '\r'])),
-                );
+                fields.insert(f.to_string(), read_field_file(f, path)?);
             }
-            let known: Vec<&str> = scheme
-                .required_fields()
+            let required = auth.required_field_names();
+            let known: Vec<&str> = required
                 .iter()
-                .chain(scheme.optional_fields())
+                .chain(auth.optional_field_names())
                 .copied()
                 .collect();
             if let Some(bad) = fields.names().find(|n| !known.contains(n)) {
@@ -313,13 +377,21 @@ fn collect_fields(
                     known.join(", ")
                 )));
             }
-            for f in scheme.required_fields() {
+            for f in &required {
                 if fields.get(f).is_none() {
-                    if tty {
+                    if tty && FILE_FIELDS.contains(f) {
+                        let path = prompt_line(&format!("Path of the file holding {f}"), None)?;
+                        fields.insert(*f, read_field_file(f, &path)?);
+                    } else if tty {
                         fields.insert(*f, prompt_secret(f)?);
                     } else {
+                        let how = if FILE_FIELDS.contains(f) {
+                            format!("--field-from-file {f}=PATH")
+                        } else {
+                            format!("--field-from-env {f}=VAR")
+                        };
                         return Err(usage(format!(
-                            "{} needs the secret field {f}: give --field-from-env {f}=VAR",
+                            "{} needs the secret field {f}: give {how}",
                             auth.type_name()
                         )));
                     }
@@ -365,6 +437,17 @@ fn collect_fields(
         }
     }
     Ok(fields)
+}
+
+/// Secret fields that are whole files (a PEM key, a key-file JSON), read from a path.
+const FILE_FIELDS: &[&str] = &["privateKey", "credentials"];
+
+fn read_field_file(field: &str, path: &str) -> Result<Secret> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| usage(format!("--field-from-file {field}: {path}: {e}")))?,
+    );
+    Ok(Secret::new(text.trim_end_matches(['\n', '\r'])))
 }
 
 fn header_name(h: &str) -> Result<String> {

@@ -136,6 +136,42 @@ pub struct RawAuth {
     /// `hmac-bybit`: the receive window in milliseconds (default 5000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recv_window: Option<u64>,
+    /// `github-app`: the App's numeric id (the JWT issuer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<IdValue>,
+    /// `github-app`: the installation whose token is minted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installation_id: Option<IdValue>,
+    /// `github-app`: the REST API root the token endpoint hangs off (default the service's
+    /// base URL; GitHub Enterprise Server: `https://HOST/api/v3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_base: Option<String>,
+    /// `service-account`, `oauth2`: the OAuth scopes asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// `oauth2`: the token endpoint; `service-account`: overrides the key file's `token_uri`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
+    /// `oauth2`: `client_credentials` (default) or `refresh_token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<String>,
+}
+
+/// An id written as a YAML number or a string (`appId: 12345` or `appId: "12345"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum IdValue {
+    Number(u64),
+    Text(String),
+}
+
+impl std::fmt::Display for IdValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Number(n) => write!(f, "{n}"),
+            Self::Text(t) => f.write_str(t),
+        }
+    }
 }
 
 impl RawAuth {
@@ -148,6 +184,12 @@ impl RawAuth {
             region: None,
             aws_service: None,
             recv_window: None,
+            app_id: None,
+            installation_id: None,
+            api_base: None,
+            scopes: None,
+            token_url: None,
+            grant: None,
         }
     }
 }
@@ -225,6 +267,13 @@ pub struct RawCapability {
     pub log_bodies: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_response_bytes: Option<u64>,
+    /// `github-app` services: mint this capability's token for these repositories only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repositories: Option<Vec<String>>,
+    /// `github-app` services: mint this capability's token with these permissions only
+    /// (`contents: read`, `issues: write`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<IndexMap<String, String>>,
 }
 
 /// `capabilities` as a map keyed by name (Janee's form) or a list of entries with `name`.

@@ -77,19 +77,33 @@ fn git_host(spec: &ExecSpec, service: &Service) -> Option<(String, String)> {
     Some((url.scheme().to_string(), host))
 }
 
-/// Environment for the child: the capability's template filled from the store, plus (for git)
-/// a credential helper that answers only for the service's host.
+/// Environment for the child: the capability's template filled from the store (or, when the
+/// capability sets none, what CLIs expect for the scheme), plus (for git) a credential helper
+/// that answers only for the service's host. `minted` is the token of a minting scheme.
 fn child_env(
     trusted_path: &str,
     spec: &ExecSpec,
     service: &Service,
     secrets: &ServiceSecrets,
+    minted: Option<&janee_vault::Secret>,
 ) -> Result<Vec<(String, Zeroizing<String>)>, String> {
     // The child looks programs up in the same trusted PATH its command was resolved from.
     let mut env = vec![("PATH".to_string(), Zeroizing::new(trusted_path.to_string()))];
-    for (var, template) in &spec.env {
-        let value = service.auth.fill_template(template, secrets.fields())?;
-        crate::scrub::check_scrubbable(&value).map_err(|e| format!("{var}: {e}"))?;
+    let templates: Vec<(String, String)> = if spec.env.is_empty() {
+        service.auth.default_env(secrets.fields())
+    } else {
+        spec.env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    for (var, template) in &templates {
+        let value = service
+            .auth
+            .fill_template(template, secrets.fields(), minted)?;
+        if crate::auth::holds_placeholder(template) {
+            crate::scrub::check_scrubbable(&value).map_err(|e| format!("{var}: {e}"))?;
+        }
         env.push((var.clone(), value));
     }
     if spec.allow_commands.iter().any(|c| c == "git")
@@ -97,7 +111,7 @@ fn child_env(
             git_host(spec, service),
             service
                 .auth
-                .fill_template("{{credential}}", secrets.fields()),
+                .fill_template("{{credential}}", secrets.fields(), minted),
             std::env::current_exe(),
         )
     {
@@ -241,8 +255,18 @@ impl JaneeMcp {
                 "ask the human to install it",
             )
         })?;
-        let env = child_env(&snap.config.server.trusted_path, spec, service, secrets)
-            .map_err(upstream)?;
+        let token = secrets
+            .minted(service, cap.token_scope.as_ref())
+            .await
+            .map_err(|e| upstream(format!("could not mint an access token: {e}")))?;
+        let env = child_env(
+            &snap.config.server.trusted_path,
+            spec,
+            service,
+            secrets,
+            token.as_ref().map(|t| &t.secret),
+        )
+        .map_err(upstream)?;
         let max = usize::try_from(spec.max_output_bytes).unwrap_or(usize::MAX);
         crate::exec::run(crate::exec::ExecRequest {
             program,
@@ -252,7 +276,7 @@ impl JaneeMcp {
             stdin: a.stdin.as_deref().map(str::as_bytes),
             timeout: spec.timeout,
             max_output_bytes: max,
-            scrub: &secrets.patterns,
+            scrub: token.as_ref().map_or(&secrets.patterns, |t| &t.patterns),
         })
         .await
         .map_err(|e| upstream(e.to_string()))

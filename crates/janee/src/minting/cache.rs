@@ -125,6 +125,27 @@ impl TokenCache {
         }
     }
 
+    /// Forgets `key`'s token if it is still `refused`. Callers that saw one token rejected
+    /// at the same time cause one mint between them, not one each: a mint in flight is
+    /// waited for, and the token it brings is kept.
+    pub async fn invalidate_token(&self, key: &str, refused: &str) {
+        let slot = {
+            let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+            match slots.get(key) {
+                Some(slot) => Arc::clone(slot),
+                None => return,
+            }
+        };
+        let mut state = slot.state.lock().await;
+        if state
+            .entry
+            .as_ref()
+            .is_some_and(|e| e.token.as_bytes() == refused.as_bytes())
+        {
+            state.entry = None;
+        }
+    }
+
     fn slot(&self, key: &str) -> Arc<Slot> {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         Arc::clone(slots.entry(key.to_owned()).or_default())
