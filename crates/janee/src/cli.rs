@@ -22,7 +22,7 @@ pub enum Command {
     /// Create the home directory, config.yaml and the encrypted store
     Init(InitArgs),
     /// Add a service (an API and its credential) and a capability for it
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// Remove a service, its secrets and the capabilities that use it
     Remove(RemoveArgs),
     /// List services
