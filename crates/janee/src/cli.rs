@@ -17,12 +17,14 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create the home directory, config.yaml and the encrypted store
     Init(InitArgs),
     /// Add a service (an API and its credential) and a capability for it
-    Add(Box<AddArgs>),
+    Add(AddArgs),
     /// Remove a service, its secrets and the capabilities that use it
     Remove(RemoveArgs),
     /// List services

@@ -39,7 +39,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let home = Home::from_env()?;
     match cli.command {
         Command::Init(a) => init::run(&home, a),
-        Command::Add(a) => service::add(&home, *a),
+        Command::Add(a) => service::add(&home, a),
         Command::Remove(a) => service::remove(&home, a),
         Command::List(a) => list::run(&home, a.json),
         Command::Cap(CapCommand::List(a)) => cap::list(&home, a.json),
