@@ -6,6 +6,7 @@ mod cli;
 mod e2e;
 mod exec;
 mod harness;
+mod minted;
 mod probe;
 mod reload;
 mod sessions;
