@@ -20,6 +20,44 @@ pub enum TemplateAuth {
     Query {
         param: &'static str,
     },
+    /// AWS Signature Version 4 (fields `accessKeyId`, `secretAccessKey`, optional
+    /// `sessionToken`).
+    #[serde(rename = "aws-sigv4")]
+    AwsSigV4 {
+        region: &'static str,
+        service: &'static str,
+    },
+    /// A GitHub App: installation tokens minted from the App's private key.
+    GithubApp,
+}
+
+impl TemplateAuth {
+    /// The auth type's name as `--auth-type` takes it.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Bearer { .. } => "bearer",
+            Self::Basic { .. } => "basic",
+            Self::Header { .. } => "headers",
+            Self::Query { .. } => "query",
+            Self::AwsSigV4 { .. } => "aws-sigv4",
+            Self::GithubApp => "github-app",
+        }
+    }
+
+    /// The non-secret auth settings the template implies.
+    pub fn to_raw(&self) -> crate::config::raw::RawAuth {
+        let mut raw = crate::config::raw::RawAuth::of(self.type_name());
+        match *self {
+            Self::Bearer { scheme } if scheme != "Bearer" => raw.scheme = Some(scheme.into()),
+            Self::Query { param } => raw.param = Some(param.into()),
+            Self::AwsSigV4 { region, service } => {
+                raw.region = Some(region.into());
+                raw.aws_service = Some(service.into());
+            }
+            _ => {}
+        }
+        raw
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -455,6 +493,45 @@ static TEMPLATES: &[Template] = &[
         ["support"],
         "Give --url with your own subdomain; username: your e-mail followed by /token, password: the API token."
     ),
+    t!(
+        "aws-s3",
+        "Amazon S3",
+        "https://s3.us-east-1.amazonaws.com",
+        TemplateAuth::AwsSigV4 {
+            region: "us-east-1",
+            service: "s3"
+        },
+        "/",
+        ["GET /*", "HEAD /*"],
+        [],
+        ["aws", "storage", "files"],
+        "Fields accessKeyId and secretAccessKey (and sessionToken for temporary keys): --field-from-env accessKeyId=AWS_ACCESS_KEY_ID --field-from-env secretAccessKey=AWS_SECRET_ACCESS_KEY. Another region: --url https://s3.REGION.amazonaws.com --aws-region REGION."
+    ),
+    t!(
+        "aws-ses",
+        "Amazon SES (v2)",
+        "https://email.us-east-1.amazonaws.com",
+        TemplateAuth::AwsSigV4 {
+            region: "us-east-1",
+            service: "ses"
+        },
+        "/v2/email/account",
+        ["GET /v2/email/*"],
+        [],
+        ["aws", "email"],
+        "Fields accessKeyId and secretAccessKey: --field-from-env accessKeyId=AWS_ACCESS_KEY_ID --field-from-env secretAccessKey=AWS_SECRET_ACCESS_KEY. Sending mail is POST /v2/email/outbound-emails: add it to the rules when the agent should send. Another region: --url https://email.REGION.amazonaws.com --aws-region REGION."
+    ),
+    t!(
+        "github-app",
+        "GitHub as a GitHub App",
+        "https://api.github.com",
+        TemplateAuth::GithubApp,
+        "/installation/repositories",
+        ["GET /*"],
+        [],
+        ["git", "code", "issues"],
+        "Give --app-id, --installation-id and --field-from-file privateKey=APP.pem; Janee mints hour-long installation tokens. Limit a capability with `repositories:` and `permissions:`. For gh and git: --exec --allow-commands gh,git (GH_TOKEN is set)."
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static Template> {
@@ -486,8 +563,15 @@ mod tests {
         for t in all() {
             assert!(names.insert(t.name), "duplicate {}", t.name);
             crate::names::ServiceName::new(t.name).unwrap();
-            crate::config::BaseUrl::parse(t.base_url, false)
+            let base = crate::config::BaseUrl::parse(t.base_url, false)
                 .unwrap_or_else(|e| panic!("{}: {e}", t.name));
+            let raw = t.auth.to_raw();
+            assert_eq!(raw.kind, t.auth.type_name());
+            if !matches!(t.auth, TemplateAuth::GithubApp) {
+                // A GitHub App needs its ids from the user; every other scheme is complete.
+                crate::auth::AuthKind::from_raw(&raw, base.url())
+                    .unwrap_or_else(|e| panic!("{}: {e}", t.name));
+            }
             crate::canon::canonicalize(t.test_path).unwrap_or_else(|e| panic!("{}: {e}", t.name));
             for r in t.allow.iter().chain(t.deny) {
                 crate::canon::Rule::parse(r).unwrap_or_else(|e| panic!("{}: {r}: {e}", t.name));

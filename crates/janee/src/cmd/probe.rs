@@ -20,13 +20,8 @@ pub fn search(args: SearchArgs) -> Result<()> {
         return Ok(());
     }
     for t in &found {
-        let auth = match t.auth {
-            crate::templates::TemplateAuth::Bearer { .. } => "bearer",
-            crate::templates::TemplateAuth::Basic { .. } => "basic",
-            crate::templates::TemplateAuth::Header { .. } => "header",
-            crate::templates::TemplateAuth::Query { .. } => "query",
-        };
-        println!("{:<14} {:<24} {:<7} {}", t.name, t.title, auth, t.base_url);
+        let auth = t.auth.type_name();
+        println!("{:<14} {:<24} {:<10} {}", t.name, t.title, auth, t.base_url);
     }
     println!(
         "\nAdd one: janee add NAME --key-from-env VAR (the template fills in URL, auth and a read-only capability)"

@@ -59,17 +59,11 @@ pub fn add(home: &Home, args: AddArgs) -> Result<()> {
     let base = BaseUrl::parse(&url, args.allow_http).map_err(|m| usage(format!("--url: {m}")))?;
     require_init(home)?;
 
-    let from_template = template.map(|t| match t.auth {
-        TemplateAuth::Bearer { scheme } => ("bearer", None, Some(scheme)),
-        TemplateAuth::Basic { .. } => ("basic", None, None),
-        TemplateAuth::Header { .. } => ("headers", None, None),
-        TemplateAuth::Query { param } => ("query", Some(param), None),
-    });
     let kind = match &args.auth_type {
         Some(k) => k.clone(),
-        None if from_template.is_some() => {
-            from_template.map(|f| f.0.to_string()).unwrap_or_default()
-        }
+        None if template.is_some() => template
+            .map(|t| t.auth.type_name().to_string())
+            .unwrap_or_default(),
         None if args.username.is_some()
             || args.username_from_env.is_some()
             || args.password_from_env.is_some() =>
@@ -86,36 +80,35 @@ pub fn add(home: &Home, args: AddArgs) -> Result<()> {
         )?,
         None => "bearer".into(),
     };
-    let same_kind = from_template.is_some_and(|f| f.0 == kind);
-    let raw_auth = RawAuth {
-        param: args.param.clone().or_else(|| {
-            from_template
-                .filter(|_| same_kind)
-                .and_then(|f| f.1.map(str::to_string))
-        }),
-        scheme: args.scheme.clone().or_else(|| {
-            from_template
-                .filter(|_| same_kind)
-                .and_then(|f| f.2.filter(|s| *s != "Bearer").map(str::to_string))
-        }),
-        region: args.aws_region.clone(),
-        aws_service: args.aws_service.clone(),
-        recv_window: None,
-        app_id: minting_id(&kind, "github-app", "--app-id", "App id", &args.app_id, tty)?,
-        installation_id: minting_id(
-            &kind,
-            "github-app",
-            "--installation-id",
-            "Installation id",
-            &args.installation_id,
-            tty,
-        )?,
-        api_base: args.api_base.clone(),
-        scopes: (!args.scopes.is_empty()).then(|| args.scopes.clone()),
-        token_url: args.token_url.clone(),
-        grant: args.grant.clone(),
-        kind,
+    // The template's settings apply when its scheme is the one chosen; flags override them.
+    let mut raw_auth = template
+        .map(|t| t.auth.to_raw())
+        .filter(|r| r.kind == kind)
+        .unwrap_or_else(|| RawAuth::of(&kind));
+    let or = |flag: &Option<String>, from_template: &mut Option<String>| {
+        if flag.is_some() {
+            *from_template = flag.clone();
+        }
     };
+    or(&args.param, &mut raw_auth.param);
+    or(&args.scheme, &mut raw_auth.scheme);
+    or(&args.aws_region, &mut raw_auth.region);
+    or(&args.aws_service, &mut raw_auth.aws_service);
+    or(&args.api_base, &mut raw_auth.api_base);
+    or(&args.token_url, &mut raw_auth.token_url);
+    or(&args.grant, &mut raw_auth.grant);
+    if !args.scopes.is_empty() {
+        raw_auth.scopes = Some(args.scopes.clone());
+    }
+    raw_auth.app_id = minting_id(&kind, "github-app", "--app-id", "App id", &args.app_id, tty)?;
+    raw_auth.installation_id = minting_id(
+        &kind,
+        "github-app",
+        "--installation-id",
+        "Installation id",
+        &args.installation_id,
+        tty,
+    )?;
     let template_header = template.and_then(|t| match t.auth {
         TemplateAuth::Header { name } => Some(name),
         _ => None,

@@ -221,3 +221,78 @@ async fn issue_8_aws_sigv4_request_is_signed_as_it_is_sent() {
         "the signature does not match the request as received"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_8_aws_template_and_exec_environment() {
+    let up = Upstream::recorder().await;
+    let j = Janee::new();
+    let (key_id, secret) = ("AKIDEXAMPLE12345", "aws-secret-CANARY-0123456789abcdef");
+    // The template supplies the scheme, region and signing name.
+    add_signed(
+        &j,
+        "aws-s3",
+        &up.url(),
+        "aws-sigv4",
+        &[("accessKeyId", key_id), ("secretAccessKey", secret)],
+        &[],
+    );
+    let config = std::fs::read_to_string(j.env.config_path()).unwrap();
+    assert!(
+        config.contains("region: us-east-1") && config.contains("awsService: s3"),
+        "{config}"
+    );
+    // An exec capability without `env` gets what the AWS CLI reads.
+    add_signed(
+        &j,
+        "aws-cli",
+        &up.url(),
+        "aws-sigv4",
+        &[("accessKeyId", key_id), ("secretAccessKey", secret)],
+        &[
+            "--aws-region",
+            "eu-west-1",
+            "--aws-service",
+            "s3",
+            "--exec",
+            "--allow-commands",
+            "printenv",
+        ],
+    );
+    let token = j.add_agent("bot");
+    let server = j.serve_http(&[]);
+    let mcp = server.connect(Some(&token), "bot").await;
+    let r = mcp.execute("aws-s3", "GET", "/").await;
+    assert_eq!(r.status(), Some(200), "{}", r.text);
+    let got = up.requests().pop().unwrap();
+    let auth = got.header_values("authorization")[0].to_string();
+    assert!(
+        auth.contains("/us-east-1/s3/aws4_request"),
+        "signed for the template's region and service: {auth}"
+    );
+
+    let r = mcp
+        .call(
+            "janee_exec",
+            json!({"capability": "aws-cli", "command": ["printenv", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION"]}),
+        )
+        .await;
+    let v = r.json();
+    assert_eq!(v["exitCode"], 0, "{}", r.text);
+    assert_eq!(
+        v["stdout"], "[REDACTED]\n[REDACTED]\neu-west-1\neu-west-1\n",
+        "{}",
+        r.text
+    );
+    // No session token is stored, so none is set (never an empty value).
+    let r = mcp
+        .call(
+            "janee_exec",
+            json!({"capability": "aws-cli", "command": ["printenv", "AWS_SESSION_TOKEN"]}),
+        )
+        .await;
+    assert_eq!(r.json()["exitCode"], 1, "{}", r.text);
+    for l in j.logs() {
+        let t = l.to_string();
+        assert!(!t.contains(secret) && !t.contains(key_id), "{t}");
+    }
+}
