@@ -257,7 +257,7 @@ fn import_a_janee_016_home() {
     let key = [5u8; 32];
     std::fs::write(
         old.join("config.yaml"),
-        "version: 0.3.0\nserver:\n  port: 9119\n  host: localhost\n  strictDecryption: true\n  defaultAccess: restricted\nservices:\n  stripe:\n    baseUrl: https://api.stripe.com\n    auth:\n      type: bearer\n    testPath: /v1/balance\n  jira:\n    baseUrl: https://jira.example.com\n    auth:\n      type: bearer\n  hdr:\n    baseUrl: https://hdr.example.com\n    auth:\n      type: headers\n  okx:\n    baseUrl: https://www.okx.com\n    auth:\n      type: hmac-okx\n  tiny:\n    baseUrl: https://tiny.example.com\n    auth:\n      type: bearer\ncapabilities:\n  stripe:\n    service: stripe\n    ttl: 1h\n    autoApprove: true\n    rules:\n      allow:\n        - GET /v1/*\n  okx:\n    service: okx\n    ttl: 1h\n",
+        "version: 0.3.0\nserver:\n  port: 9119\n  host: localhost\n  strictDecryption: true\n  defaultAccess: restricted\nservices:\n  stripe:\n    baseUrl: https://api.stripe.com\n    auth:\n      type: bearer\n    testPath: /v1/balance\n  jira:\n    baseUrl: https://jira.example.com\n    auth:\n      type: bearer\n  hdr:\n    baseUrl: https://hdr.example.com\n    auth:\n      type: headers\n  okx:\n    baseUrl: https://www.okx.com\n    auth:\n      type: hmac-okx\n  tiny:\n    baseUrl: https://tiny.example.com\n    auth:\n      type: bearer\n  gh:\n    baseUrl: https://api.github.com\n    auth:\n      type: github-app\n      appId: 123\n      installationId: '456'\ncapabilities:\n  stripe:\n    service: stripe\n    ttl: 1h\n    autoApprove: true\n    rules:\n      allow:\n        - GET /v1/*\n  okx:\n    service: okx\n    ttl: 1h\n",
     )
     .unwrap();
     let creds = serde_json::json!({
@@ -267,14 +267,15 @@ fn import_a_janee_016_home() {
             "jira": {"key": legacy_encrypt(&key, &format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("bob:hunter2hunter2")))},
             "hdr": {"headers": {"X-API-Key": legacy_encrypt(&key, "hdr_secret_value_77")}},
             "okx": {"apiKey": legacy_encrypt(&key, "okx-api-key-1"), "apiSecret": legacy_encrypt(&key, "okx-api-secret-2"), "passphrase": legacy_encrypt(&key, "okx-passphrase-3")},
-            "tiny": {"key": legacy_encrypt(&key, "abc")}
+            "tiny": {"key": legacy_encrypt(&key, "abc")},
+            "gh": {"privateKey": legacy_encrypt(&key, include_str!("../fixtures/rsa-pkcs1.pem"))}
         }
     });
     std::fs::write(old.join("credentials.json"), creds.to_string()).unwrap();
     let v = env.json(&["import", "janee", old.to_str().unwrap(), "--json"]);
     assert_eq!(
         v["services"],
-        serde_json::json!(["stripe", "jira", "hdr", "okx"]),
+        serde_json::json!(["stripe", "jira", "hdr", "okx", "gh"]),
         "{v:#}"
     );
     assert_eq!(v["capabilities"], serde_json::json!(["stripe", "okx"]));
@@ -298,6 +299,13 @@ fn import_a_janee_016_home() {
     assert_eq!(
         jira["authType"], "basic",
         "0.16's 'Basic' bearer key becomes real basic auth"
+    );
+    let gh = list.as_array().unwrap().iter().find(|s| s["name"] == "gh");
+    assert_eq!(gh.unwrap()["authType"], "github-app", "{list:#}");
+    let config = std::fs::read_to_string(env.home.join("config.yaml")).unwrap();
+    assert!(
+        config.contains("appId: 123") && config.contains("installationId: '456'"),
+        "{config}"
     );
     assert_eq!(env.json(&["doctor", "--json"])["ok"], true);
     for (p, b) in all_files(&env.home) {
