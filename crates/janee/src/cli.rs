@@ -267,6 +267,52 @@ pub struct AddArgs {
     /// aws-sigv4: the service's signing name (e.g. s3, ses)
     #[arg(long, value_name = "NAME")]
     pub aws_service: Option<String>,
+    /// hmac-* (apiSecret), aws-sigv4 (secretAccessKey), oauth2 (clientSecret): read the
+    /// secret from this environment variable
+    #[arg(long, value_name = "VAR", visible_alias = "api-secret-from-env")]
+    pub secret_from_env: Option<String>,
+    /// The API secret itself (visible in `ps`; prefer --secret-from-env)
+    #[arg(long, value_name = "SECRET", conflicts_with = "secret_from_env")]
+    pub api_secret: Option<String>,
+    /// hmac-okx: read the passphrase from this environment variable
+    #[arg(long, value_name = "VAR")]
+    pub passphrase_from_env: Option<String>,
+    /// hmac-okx: the passphrase itself (visible in `ps`; prefer --passphrase-from-env)
+    #[arg(long, conflicts_with = "passphrase_from_env")]
+    pub passphrase: Option<String>,
+    /// oauth1a-twitter: read the consumer key from this environment variable
+    #[arg(long, value_name = "VAR")]
+    pub consumer_key_from_env: Option<String>,
+    /// oauth1a-twitter: read the consumer secret from this environment variable
+    #[arg(long, value_name = "VAR")]
+    pub consumer_secret_from_env: Option<String>,
+    /// oauth1a-twitter: read the access token from this environment variable
+    #[arg(long, value_name = "VAR")]
+    pub access_token_from_env: Option<String>,
+    /// oauth1a-twitter: read the access token secret from this environment variable
+    #[arg(long, value_name = "VAR")]
+    pub access_token_secret_from_env: Option<String>,
+    /// oauth1a-twitter: the consumer key (visible in `ps`; prefer --consumer-key-from-env)
+    #[arg(long, conflicts_with = "consumer_key_from_env")]
+    pub consumer_key: Option<String>,
+    /// oauth1a-twitter: the consumer secret (visible in `ps`)
+    #[arg(long, conflicts_with = "consumer_secret_from_env")]
+    pub consumer_secret: Option<String>,
+    /// oauth1a-twitter: the access token (visible in `ps`)
+    #[arg(long, conflicts_with = "access_token_from_env")]
+    pub access_token: Option<String>,
+    /// oauth1a-twitter: the access token secret (visible in `ps`)
+    #[arg(long, conflicts_with = "access_token_secret_from_env")]
+    pub access_token_secret: Option<String>,
+    /// github-app: the App's private key file (PEM)
+    #[arg(long, value_name = "PATH")]
+    pub pem_file: Option<String>,
+    /// service-account: the Google service-account key file (JSON)
+    #[arg(long, value_name = "PATH")]
+    pub credentials_file: Option<String>,
+    /// service-account, oauth2: one OAuth scope (repeatable; --scopes takes a list)
+    #[arg(long, value_name = "SCOPE", num_args = 1..)]
+    pub scope: Vec<String>,
     /// github-app: the App's id
     #[arg(long, value_name = "ID")]
     pub app_id: Option<String>,

@@ -97,8 +97,8 @@ pub fn add(home: &Home, args: AddArgs) -> Result<()> {
     or(&args.api_base, &mut raw_auth.api_base);
     or(&args.token_url, &mut raw_auth.token_url);
     or(&args.grant, &mut raw_auth.grant);
-    if !args.scopes.is_empty() {
-        raw_auth.scopes = Some(args.scopes.clone());
+    if !args.scopes.is_empty() || !args.scope.is_empty() {
+        raw_auth.scopes = Some(args.scopes.iter().chain(&args.scope).cloned().collect());
     }
     raw_auth.app_id = minting_id(&kind, "github-app", "--app-id", "App id", &args.app_id, tty)?;
     raw_auth.installation_id = minting_id(
@@ -318,6 +318,42 @@ fn collect_fields(
     template_header: Option<&str>,
 ) -> Result<SecretFields> {
     let mut fields = SecretFields::new();
+    if !auth.has_named_fields() {
+        let named = [
+            ("--secret-from-env", args.secret_from_env.is_some()),
+            ("--api-secret", args.api_secret.is_some()),
+            (
+                "--passphrase",
+                args.passphrase.is_some() || args.passphrase_from_env.is_some(),
+            ),
+            (
+                "--consumer-key",
+                args.consumer_key.is_some() || args.consumer_key_from_env.is_some(),
+            ),
+            (
+                "--consumer-secret",
+                args.consumer_secret.is_some() || args.consumer_secret_from_env.is_some(),
+            ),
+            (
+                "--access-token",
+                args.access_token.is_some() || args.access_token_from_env.is_some(),
+            ),
+            (
+                "--access-token-secret",
+                args.access_token_secret.is_some() || args.access_token_secret_from_env.is_some(),
+            ),
+            ("--pem-file", args.pem_file.is_some()),
+            ("--credentials-file", args.credentials_file.is_some()),
+            ("--field-from-env", !args.field_from_env.is_empty()),
+            ("--field-from-file", !args.field_from_file.is_empty()),
+        ];
+        if let Some((flag, _)) = named.iter().find(|(_, set)| *set) {
+            return Err(usage(format!(
+                "{flag} does not apply to auth type {}",
+                auth.type_name()
+            )));
+        }
+    }
     match auth {
         AuthKind::Bearer { .. } | AuthKind::Query { .. } => {
             fields.insert("key", key_field(args, tty)?);
@@ -349,6 +385,7 @@ fn collect_fields(
             fields.insert("password", pass);
         }
         AuthKind::Signed(_) | AuthKind::Minted(_) => {
+            named_field_flags(auth, args, tty, &mut fields)?;
             for pair in &args.field_from_env {
                 let (f, var) = split_pair("--field-from-env", pair)?;
                 fields.insert(f.to_string(), secret_from_env(var)?);
@@ -430,6 +467,102 @@ fn collect_fields(
         }
     }
     Ok(fields)
+}
+
+/// The dedicated flags of the multi-field schemes (those Janee 0.16 had, and a
+/// `--*-from-env` form of each), as store fields.
+fn named_field_flags(
+    auth: &AuthKind,
+    args: &AddArgs,
+    tty: bool,
+    fields: &mut SecretFields,
+) -> Result<()> {
+    use crate::minting::Minter;
+    use crate::signing::Scheme;
+    let kind = auth.type_name();
+    let (key_name, secret_name) = match auth {
+        AuthKind::Signed(Scheme::AwsSigV4 { .. }) => (Some("accessKeyId"), Some("secretAccessKey")),
+        AuthKind::Signed(Scheme::OAuth1aTwitter) => (None, None),
+        AuthKind::Signed(_) => (Some("apiKey"), Some("apiSecret")),
+        AuthKind::Minted(Minter::OAuth2 { .. }) => (None, Some("clientSecret")),
+        _ => (None, None),
+    };
+    let not_here = |flag: &str| {
+        usage(format!(
+            "{flag} does not apply to {kind}; give its fields with --field-from-env FIELD=VAR ({})",
+            auth.required_field_names().join(", ")
+        ))
+    };
+    if args.key_from_env.is_some() || args.key_stdin || args.key.is_some() {
+        let name = key_name.ok_or_else(|| not_here("--key"))?;
+        fields.insert(name, key_field(args, tty)?);
+    }
+    let visible = |flag: &str| {
+        warn(&format!(
+            "{flag} puts the secret in the process list and shell history; prefer {flag}-from-env VAR"
+        ));
+    };
+    let mut pairs: Vec<(&str, &str, &Option<String>, &Option<String>)> = vec![
+        (
+            "--passphrase",
+            "passphrase",
+            &args.passphrase_from_env,
+            &args.passphrase,
+        ),
+        (
+            "--consumer-key",
+            "consumerKey",
+            &args.consumer_key_from_env,
+            &args.consumer_key,
+        ),
+        (
+            "--consumer-secret",
+            "consumerSecret",
+            &args.consumer_secret_from_env,
+            &args.consumer_secret,
+        ),
+        (
+            "--access-token",
+            "accessToken",
+            &args.access_token_from_env,
+            &args.access_token,
+        ),
+        (
+            "--access-token-secret",
+            "accessTokenSecret",
+            &args.access_token_secret_from_env,
+            &args.access_token_secret,
+        ),
+    ];
+    if args.secret_from_env.is_some() || args.api_secret.is_some() {
+        let name = secret_name.ok_or_else(|| not_here("--secret-from-env"))?;
+        pairs.push((
+            "--api-secret",
+            name,
+            &args.secret_from_env,
+            &args.api_secret,
+        ));
+    }
+    for (flag, name, from_env, literal) in pairs {
+        if let Some(var) = from_env {
+            fields.insert(name, secret_from_env(var)?);
+        } else if let Some(value) = literal {
+            visible(flag);
+            fields.insert(name, Secret::new(value.clone()));
+        }
+    }
+    for (flag, name, path) in [
+        ("--pem-file", "privateKey", &args.pem_file),
+        ("--credentials-file", "credentials", &args.credentials_file),
+    ] {
+        if let Some(path) = path {
+            if !auth.required_field_names().contains(&name) {
+                return Err(not_here(flag));
+            }
+            fields.insert(name, read_field_file(name, path)?);
+        }
+    }
+    Ok(())
 }
 
 /// Secret fields that are whole files (a PEM key, a key-file JSON), read from a path.

@@ -402,3 +402,154 @@ fn usage_errors_exit_2_and_operational_errors_exit_1() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("janee init"), "{}", stderr(&o));
 }
+
+#[test]
+fn add_takes_janee_016_flags_for_multi_field_schemes() {
+    let env = Env::init();
+    let dir = env.dir.path();
+    let added = |args: &[&str], vars: &[(&str, &str)]| -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = env.run_env(&all, vars);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let v = added(
+        &[
+            "add",
+            "okx",
+            "--url",
+            "https://www.okx.com",
+            "--auth-type",
+            "hmac-okx",
+            "--key-from-env",
+            "K",
+            "--secret-from-env",
+            "S",
+            "--passphrase-from-env",
+            "P",
+        ],
+        &[
+            ("K", "okx-key-0001"),
+            ("S", "okx-secret-0002"),
+            ("P", "okx-pass-0003"),
+        ],
+    );
+    assert_eq!(
+        v["fields"],
+        serde_json::json!(["apiKey", "apiSecret", "passphrase"])
+    );
+    let v = added(
+        &[
+            "add",
+            "x",
+            "--url",
+            "https://api.x.com",
+            "--auth-type",
+            "oauth1a-twitter",
+            "--consumer-key-from-env",
+            "A",
+            "--consumer-secret-from-env",
+            "B",
+            "--access-token-from-env",
+            "C",
+            "--access-token-secret-from-env",
+            "D",
+        ],
+        &[
+            ("A", "consumer-key-1"),
+            ("B", "consumer-secret-2"),
+            ("C", "access-token-3"),
+            ("D", "token-secret-4"),
+        ],
+    );
+    assert_eq!(v["authType"], "oauth1a-twitter");
+    assert_eq!(v["fields"].as_array().unwrap().len(), 4);
+    let pem = dir.join("app.pem");
+    std::fs::write(&pem, include_str!("../fixtures/rsa-pkcs1.pem")).unwrap();
+    let v = added(
+        &[
+            "add",
+            "gh",
+            "--url",
+            "https://api.github.com",
+            "--auth-type",
+            "github-app",
+            "--app-id",
+            "1",
+            "--installation-id",
+            "2",
+            "--pem-file",
+            pem.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(v["fields"], serde_json::json!(["privateKey"]));
+    let sa = dir.join("sa.json");
+    std::fs::write(&sa, r#"{"type":"service_account","client_email":"a@b.iam.gserviceaccount.com","private_key":"x"}"#).unwrap();
+    let v = added(
+        &[
+            "add",
+            "sheets",
+            "--url",
+            "https://sheets.googleapis.com",
+            "--auth-type",
+            "service-account",
+            "--credentials-file",
+            sa.to_str().unwrap(),
+            "--scope",
+            "https://www.googleapis.com/auth/spreadsheets.readonly",
+        ],
+        &[],
+    );
+    assert_eq!(v["authType"], "service-account");
+    let config = std::fs::read_to_string(env.home.join("config.yaml")).unwrap();
+    assert!(config.contains("spreadsheets.readonly"), "{config}");
+    // A flag of another scheme is refused by name, and nothing is added.
+    let out = env.run_env(
+        &[
+            "add",
+            "plain",
+            "--url",
+            "https://api.example.com",
+            "--key-from-env",
+            "K",
+            "--passphrase-from-env",
+            "P",
+        ],
+        &[("K", "plain-key-0001"), ("P", "pass-0002-xyz")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--passphrase"), "{}", stderr(&out));
+    let out = env.run_env(
+        &[
+            "add",
+            "bb",
+            "--url",
+            "https://api.bybit.com",
+            "--auth-type",
+            "hmac-bybit",
+            "--key-from-env",
+            "K",
+            "--secret-from-env",
+            "S",
+            "--passphrase-from-env",
+            "P",
+        ],
+        &[
+            ("K", "bybit-key-0001"),
+            ("S", "bybit-secret-02"),
+            ("P", "pass-0002-xyz"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("passphrase"), "{}", stderr(&out));
+    let names: Vec<String> = env
+        .json(&["list", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["okx", "x", "gh", "sheets"]);
+}
