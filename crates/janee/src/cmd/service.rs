@@ -100,6 +100,19 @@ pub fn add(home: &Home, args: AddArgs) -> Result<()> {
     if !args.scopes.is_empty() || !args.scope.is_empty() {
         raw_auth.scopes = Some(args.scopes.iter().chain(&args.scope).cloned().collect());
     }
+    if tty && kind == "oauth2" && raw_auth.token_url.is_none() {
+        raw_auth.token_url = Some(prompt_line("Token endpoint URL", None)?);
+    }
+    if tty && kind == "service-account" && raw_auth.scopes.is_none() {
+        let scopes = prompt_line("OAuth scopes (comma-separated)", None)?;
+        raw_auth.scopes = Some(
+            scopes
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        );
+    }
     raw_auth.app_id = minting_id(&kind, "github-app", "--app-id", "App id", &args.app_id, tty)?;
     raw_auth.installation_id = minting_id(
         &kind,
