@@ -20,13 +20,21 @@
 //! removed. One Aho-Corasick automaton with leftmost-longest semantics replaces
 //! each match by [`REDACTED`].
 //!
+//! **Wrapped lines.** The automaton matches the text with every line break (`\n` or
+//! `\r\n`) that sits between two base64 bytes (`A-Za-z0-9+/=_-`) removed, and the
+//! patterns are joined the same way; a match is replaced in the original text together with
+//! the line breaks inside it. So base64 wrapped at any width (`base64`, MIME, PEM) is found,
+//! as is a multi-line secret (a PEM key) however its lines end. Text without such line
+//! breaks is matched as it is, at no extra cost.
+//!
 //! A [`Stream`] outputs exactly what [`Patterns::scrub`] gives for the whole
 //! input, however it is split. Its carry starts where the one-shot scan would
 //! resume; with `L` = [`Patterns::max_len`], the carry alone decides whether a
-//! match starts at offset `q` iff `q < limit = carry.len() - (L - 1)`. So a
-//! match starting before `limit` is final (leftmost-longest: every candidate
+//! match starts at (joined) offset `q` iff `q < limit = joined.len() - (L - 1)`.
+//! So a match starting before `limit` is final (leftmost-longest: every candidate
 //! at or before it fits) and is replaced, unmatched bytes before `limit` are
-//! emitted, and at most `L - 1` bytes are carried to the next push.
+//! emitted, and at most `L - 1` joined bytes (plus the line breaks among them, and
+//! a trailing line break whose next byte has not arrived) are carried to the next push.
 //!
 //! Limits: the automaton's own internal copies of the patterns are not zeroized
 //! (our copies are); nested or mixed encodings (base64 of hex, mixed-case hex
@@ -214,6 +222,114 @@ fn replace(ac: &AhoCorasick, hay: &[u8], limit: usize, out: &mut Vec<u8>) -> (us
     (end, hits)
 }
 
+/// A byte base64 (standard or url-safe) is written with.
+fn is_b64(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_')
+}
+
+/// `hay` with the line breaks between base64 bytes removed, and where each removal was.
+struct Joined {
+    text: Zeroizing<Vec<u8>>,
+    /// `(i, n)`: before joined byte `i`, `n` raw bytes were removed in all.
+    cuts: Vec<(usize, usize)>,
+    /// Raw bytes the joined text covers; the rest (a trailing line break whose next byte
+    /// is unknown) is undecided.
+    settled: usize,
+}
+
+impl Joined {
+    /// The raw offset of joined offset `i` (past the line breaks just before it).
+    fn raw(&self, i: usize) -> usize {
+        let k = self.cuts.partition_point(|&(at, _)| at <= i);
+        i + k.checked_sub(1).map_or(0, |k| self.cuts[k].1)
+    }
+}
+
+/// Joins `hay`'s wrapped lines (see the module docs). `before` is the byte preceding `hay` in
+/// the stream; `last` says no byte follows it. `None` when nothing is joined or held back.
+fn join_lines(hay: &[u8], before: Option<u8>, last: bool) -> Option<Joined> {
+    let mut text: Option<Zeroizing<Vec<u8>>> = None;
+    let mut cuts = Vec::new();
+    let mut copied = 0; // raw bytes accounted for in `text`
+    let mut removed = 0;
+    let prev_b64 = |i: usize| if i == 0 { before } else { Some(hay[i - 1]) }.is_some_and(is_b64);
+    // A trailing '\r' may be the start of a "\r\n" that the next push completes.
+    let mut settled = hay.len();
+    if !last && hay.last() == Some(&b'\r') && prev_b64(hay.len() - 1) {
+        settled = hay.len() - 1;
+    }
+    for nl in memchr::memchr_iter(b'\n', &hay[..settled]) {
+        let start = if nl > 0 && hay[nl - 1] == b'\r' {
+            nl - 1
+        } else {
+            nl
+        };
+        if !prev_b64(start) {
+            continue;
+        }
+        match hay.get(nl + 1) {
+            Some(&next) if is_b64(next) => {}
+            Some(_) => continue,
+            None if last => continue,
+            None => {
+                settled = start;
+                break;
+            }
+        }
+        let buf = text.get_or_insert_with(|| Zeroizing::new(Vec::with_capacity(hay.len())));
+        buf.extend_from_slice(&hay[copied..start]);
+        copied = nl + 1;
+        removed += nl + 1 - start;
+        cuts.push((buf.len(), removed));
+    }
+    if text.is_none() && settled == hay.len() {
+        return None;
+    }
+    let mut text = text.unwrap_or_default();
+    text.extend_from_slice(&hay[copied.min(settled)..settled]);
+    Some(Joined {
+        text,
+        cuts,
+        settled,
+    })
+}
+
+/// [`replace`] over the joined view of `hay`: `limit` is a joined offset, or `None` for
+/// "everything". Returns the raw bytes consumed and the matches replaced.
+fn replace_joined(
+    ac: &AhoCorasick,
+    hay: &[u8],
+    before: Option<u8>,
+    keep: Option<usize>,
+    out: &mut Vec<u8>,
+) -> (usize, usize) {
+    let Some(joined) = join_lines(hay, before, keep.is_none()) else {
+        let limit = keep.map_or(usize::MAX, |k| hay.len().saturating_sub(k));
+        return replace(ac, hay, limit, out);
+    };
+    let text = &joined.text;
+    let limit = keep.map_or(usize::MAX, |k| text.len().saturating_sub(k));
+    let (mut pos, mut hits) = (0, 0);
+    for m in ac.find_iter(&text[..]) {
+        if m.start() >= limit {
+            break;
+        }
+        let (start, end) = (joined.raw(m.start()), joined.raw(m.end() - 1) + 1);
+        out.extend_from_slice(&hay[pos..start]);
+        out.extend_from_slice(REDACTED.as_bytes());
+        pos = end;
+        hits += 1;
+    }
+    let end = if limit >= text.len() {
+        // Everything decided: up to the end of the settled part.
+        joined.settled.max(pos)
+    } else {
+        joined.raw(limit).max(pos)
+    };
+    out.extend_from_slice(&hay[pos..end]);
+    (end, hits)
+}
+
 impl Patterns {
     /// Builds all variants of every secret. Values shorter than
     /// [`MIN_SECRET_LEN`] characters are skipped silently (config refuses them
@@ -223,6 +339,10 @@ impl Patterns {
             .iter()
             .filter(|s| check_scrubbable(s).is_ok())
             .flat_map(|s| variants(s))
+            .map(|p| match join_lines(&p, None, true) {
+                Some(joined) => joined.text,
+                None => p,
+            })
             .filter(|p| p.len() >= MIN_SECRET_LEN)
             .collect();
         pats.sort_unstable_by(|a, b| a.as_slice().cmp(b.as_slice()));
@@ -264,7 +384,7 @@ impl Patterns {
             Matcher::Failed => (REDACTED.as_bytes().to_vec(), 1),
             Matcher::Ac(ac) => {
                 let mut out = Vec::with_capacity(input.len());
-                let (_, hits) = replace(ac, input, usize::MAX, &mut out);
+                let (_, hits) = replace_joined(ac, input, None, None, &mut out);
                 (out, hits)
             }
         }
@@ -284,6 +404,7 @@ impl Patterns {
         Stream {
             patterns: self.clone(),
             carry: Zeroizing::new(Vec::new()),
+            before: None,
             hits: 0,
             saw_input: false,
         }
@@ -298,6 +419,8 @@ pub struct Stream {
     patterns: Patterns,
     /// Bytes received but not yet decided (wiped on drop).
     carry: Zeroizing<Vec<u8>>,
+    /// The last byte emitted before `carry` (whether a line break at its start is joined).
+    before: Option<u8>,
     hits: usize,
     /// Fail-closed mode only: whether any byte was pushed.
     saw_input: bool,
@@ -332,9 +455,14 @@ impl Stream {
                     self.carry = grown;
                 }
                 self.carry.extend_from_slice(chunk);
-                let limit = self.carry.len().saturating_sub(self.patterns.max_len() - 1);
-                let mut out = Vec::with_capacity(limit + REDACTED.len());
-                let (used, hits) = replace(ac, &self.carry, limit, &mut out);
+                let keep = self.patterns.max_len() - 1;
+                let mut out =
+                    Vec::with_capacity(self.carry.len().saturating_sub(keep) + REDACTED.len());
+                let (used, hits) =
+                    replace_joined(ac, &self.carry, self.before, Some(keep), &mut out);
+                if used > 0 {
+                    self.before = Some(self.carry[used - 1]);
+                }
                 self.carry.drain(..used);
                 self.hits += hits;
                 out
@@ -354,8 +482,9 @@ impl Stream {
             }
             Matcher::Ac(ac) => {
                 let mut out = Vec::with_capacity(self.carry.len() + REDACTED.len());
-                let (_, hits) = replace(ac, &self.carry, usize::MAX, &mut out);
+                let (_, hits) = replace_joined(ac, &self.carry, self.before, None, &mut out);
                 self.carry.clear();
+                self.before = None;
                 self.hits += hits;
                 out
             }
@@ -564,16 +693,62 @@ mod tests {
         prop::collection::vec("[ab$\"'\\\\ /+é]{8,24}", 1..4)
     }
 
+    #[test]
+    fn wrapped_base64_and_multiline_secrets() {
+        let secret = "tok_Wr4pped-Secret-0123456789abcdefXYZ";
+        let p = Patterns::new(&[secret]);
+        for pre in 0..80 {
+            let prefix = "x".repeat(pre);
+            let enc = STANDARD.encode(format!("{prefix}{secret}!"));
+            for width in [76, 64, 60] {
+                for eol in ["\n", "\r\n"] {
+                    let wrapped: Vec<&str> = enc
+                        .as_bytes()
+                        .chunks(width)
+                        .map(|c| std::str::from_utf8(c).unwrap())
+                        .collect();
+                    let input = format!("head\n{}\ntail\n", wrapped.join(eol));
+                    let (out, hits) = p.scrub_str(&input);
+                    assert!(hits >= 1, "{pre}/{width}: {out}");
+                    let joined = out.replace(eol, "");
+                    let first = (8 * pre).div_ceil(6);
+                    let last = 8 * (pre + secret.len()) / 6;
+                    for w in (first..last - 8).map(|i| &enc[i..i + 8]) {
+                        assert!(!joined.contains(w), "{pre}/{width}: {w} in {out}");
+                    }
+                    // Only the lines the secret touched changed; the rest is intact.
+                    assert!(
+                        out.starts_with("head\n") && out.ends_with("\ntail\n"),
+                        "{out}"
+                    );
+                }
+            }
+        }
+        // A PEM key matches whatever its line endings, and lines that are not base64 are
+        // left alone.
+        let pem = "-----BEGIN KEY-----\nMIIEpAIBAAKCAQEA0igogaTPhgp\nGkS0H7r4Nusfb92EZk6i9Yc6k\n-----END KEY-----";
+        let p = Patterns::new(&[pem]);
+        let crlf = pem.replace('\n', "\r\n");
+        let (out, hits) = p.scrub_str(&format!("key:\r\n{crlf}\r\nok"));
+        assert_eq!((out.as_str(), hits), ("key:\r\n[REDACTED]\r\nok", 1));
+        let plain = Patterns::new(&["abcdefgh12345678"]);
+        assert_eq!(
+            plain.scrub_str("line one\nline two\n").0,
+            "line one\nline two\n"
+        );
+        assert_eq!(plain.scrub_str("abcdefgh\n12345678\n").1, 1);
+    }
+
     /// Input piece: (kind, secret index, variant index, noise).
     type Piece = (u8, usize, prop::sample::Index, String);
 
     fn pieces() -> impl Strategy<Value = Vec<Piece>> {
         prop::collection::vec(
             (
-                0..4u8,
+                0..6u8,
                 0..4usize,
                 any::<prop::sample::Index>(),
-                "[ab$\"'\\\\ /+=A-F0-9%é-]{0,10}",
+                "[ab$\"'\\\\ /+=A-F0-9%é\r\n-]{0,10}",
             ),
             0..12,
         )
@@ -588,6 +763,18 @@ mod tests {
                 1 => input.extend_from_slice(&idx.get(&variants(s))[..]),
                 2 => input
                     .extend_from_slice(STANDARD.encode(format!("{noise}{s}{noise}")).as_bytes()),
+                // Wrapped base64, at a width and line ending the noise picks.
+                3 => {
+                    let enc = STANDARD.encode(format!("{noise}{s}"));
+                    let width = 4 + noise.len() % 7;
+                    let eol: &[u8] = if noise.len() % 2 == 0 { b"\n" } else { b"\r\n" };
+                    for (n, line) in enc.as_bytes().chunks(width).enumerate() {
+                        if n > 0 {
+                            input.extend_from_slice(eol);
+                        }
+                        input.extend_from_slice(line);
+                    }
+                }
                 _ => input.extend_from_slice(noise.as_bytes()),
             }
         }
@@ -610,7 +797,10 @@ mod tests {
             for size in sizes.iter().cycle().take(input.len() + 1) {
                 let (chunk, tail) = rest.split_at((*size).min(rest.len()));
                 out.extend(st.push(chunk));
-                prop_assert!(st.held() < p.max_len());
+                // At most L - 1 joined bytes, the line breaks among them, and one
+                // undecided line break.
+                let breaks = st.carry.iter().filter(|&&b| b == b'\n' || b == b'\r').count();
+                prop_assert!(st.held() < p.max_len() + 2 * breaks + 2);
                 rest = tail;
             }
             out.extend(st.push(rest));

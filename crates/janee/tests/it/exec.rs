@@ -43,7 +43,9 @@ fn fixture(commands: &str, edit: impl FnOnce(&mut Value)) -> Fixture {
 printf '%s' "$GH_TOKEN" | od -An -tx1 | tr -d ' \n'; echo
 printf 'x%s' "$GH_TOKEN" | base64
 for c in $(printf '%s' "$GH_TOKEN" | fold -w1); do printf '%s' "$c"; done; echo
-printf '%s' "$GH_TOKEN" >&2"#,
+printf '%s' "$GH_TOKEN" >&2
+printf 'pad%s' "$GH_TOKEN" | base64 -w 16
+printf 'xy%s' "$GH_TOKEN" | base64 -w 7"#,
     );
     script(&bin, "spawner", "sleep 300 &\necho \"$!\"\nsleep 300");
     script(&bin, "flood", "exec head -c 1000000000 /dev/zero");
@@ -216,6 +218,10 @@ fn issue_7_environment_dumps_and_encoded_echoes_never_reach_the_agent() {
         assert!(v["scrubbedHits"].as_u64().unwrap() >= 1, "{argv:?}: {text}");
         assert!(text.contains("[REDACTED]"), "{argv:?}: {text}");
     }
+    // Wrapped base64 (16 and 7 columns here) is caught whatever the width.
+    let (_, v, _) = s.exec(&["leak"], None);
+    let out = v["stdout"].as_str().unwrap().replace('\n', "");
+    assert_no_secret(&out);
     for line in f.j.logs() {
         assert_no_secret(&line.to_string());
     }
