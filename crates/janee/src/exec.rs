@@ -22,25 +22,31 @@
 //!   cap is read and discarded (memory stays flat, the command can finish) until 64 MiB past
 //!   it; then the group is killed. stdin is the request's bytes, or `/dev/null`.
 //!
+//! - Descendants that leave the group (`setsid`, `setpgid`) are caught by the serving
+//!   process being a child subreaper (`orphans`): once their parent exits they become
+//!   Janee's children, and the kill step of every call kills and reaps them.
+//!
 //! # Limits
-//! - A descendant that leaves the process group (`setsid`, `setpgid`) escapes the group
-//!   kill; the runner stops waiting for its pipes after a short grace. Allowing a command
-//!   that can launch arbitrary programs (`sh`, `env`, `xargs`, ...) hands the agent that
-//!   power anyway: `allowCommands` and the argv rules are the real boundary.
+//! - A descendant that leaves the process group while its parent stays alive is only
+//!   killed once that parent exits; the runner stops waiting for its pipes after a short
+//!   grace. Allowing a command that can launch arbitrary programs (`sh`, `env`, `xargs`,
+//!   ...) hands the agent that power anyway: `allowCommands` and the argv rules are the real
+//!   boundary.
 //! - The standard library copies env values into its own spawn buffers, which are freed but
 //!   not wiped.
 //! - Each stream is scrubbed on its own: a secret written half to stdout and half to stderr,
-//!   or transformed in a way the scrubber does not know (line-wrapped base64 or hex, as
-//!   `base64` and `xxd -p` print long values), is not caught. Scrubbing is the last line of
+//!   or transformed in a way the scrubber does not know (line-wrapped hex, as `xxd -p`
+//!   prints long values), is not caught. Scrubbing is the last line of
 //!   defence, not the first.
 //! - The child stays in Janee's session: if Janee has a controlling terminal, a child that
 //!   opens `/dev/tty` to prompt is stopped (background group) until the timeout kills it.
-//! - Killed descendants are re-parented to PID 1, which must reap them; run Janee under an
-//!   init (e.g. `docker run --init`) if it is PID 1 in a container.
+//! - Outside `janee serve` (no subreaper), killed descendants are re-parented to PID 1,
+//!   which must reap them.
 
 mod capture;
 mod env;
 mod group;
+mod orphans;
 mod resolve;
 mod temp_home;
 #[cfg(test)]
@@ -62,6 +68,7 @@ use zeroize::Zeroizing;
 use capture::{Capture, PumpEnd, pump};
 pub use env::is_dangerous_env_name;
 use group::Group;
+pub use orphans::become_subreaper;
 pub use resolve::{DEFAULT_TRUSTED_PATH, ResolvedCommands};
 use temp_home::TempHome;
 
@@ -202,9 +209,9 @@ pub async fn run(req: ExecRequest<'_>) -> Result<ExecOutcome, ExecError> {
 
     let mut cmd = command(&req, &home);
     let started = Instant::now();
-    let spawned = cmd.spawn();
+    let spawned = orphans::spawn_registered(&mut cmd);
     drop(cmd); // its copies of the env values
-    let mut child = spawned.map_err(|source| ExecError::Spawn {
+    let (mut child, registered) = spawned.map_err(|source| ExecError::Spawn {
         command: arg0.clone(),
         source,
     })?;
@@ -254,6 +261,8 @@ pub async fn run(req: ExecRequest<'_>) -> Result<ExecOutcome, ExecError> {
             }
             if kill && grace.is_none() {
                 group.kill().await;
+                // Descendants that left the group and were re-parented to Janee.
+                orphans::sweep().await;
                 grace = Some(Instant::now() + GRACE);
             }
         }
@@ -264,6 +273,9 @@ pub async fn run(req: ExecRequest<'_>) -> Result<ExecOutcome, ExecError> {
         None => None, // not reaped within the grace; `kill_on_drop` and tokio finish it
     };
     drop(child);
+    drop(registered);
+    // Those whose parent exited during the grace.
+    orphans::sweep().await;
     home.remove();
 
     let (out, err) = (out.finish(), err.finish());

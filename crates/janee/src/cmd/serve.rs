@@ -31,6 +31,10 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 pub fn run(home: Home, args: ServeArgs) -> Result<()> {
     require_init(&home)?;
     init_tracing();
+    // Exec descendants that leave their process group come back to us to be killed.
+    if !crate::exec::become_subreaper() {
+        tracing::debug!("not a child subreaper: descendants that call setsid are not swept");
+    }
     let transport = args.transport.as_str();
     if !matches!(transport, "stdio" | "http") {
         return Err(usage(format!(

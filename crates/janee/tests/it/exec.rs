@@ -48,6 +48,18 @@ printf 'pad%s' "$GH_TOKEN" | base64 -w 16
 printf 'xy%s' "$GH_TOKEN" | base64 -w 7"#,
     );
     script(&bin, "spawner", "sleep 300 &\necho \"$!\"\nsleep 300");
+    // Leaves the call's process group and session, then its parent exits at once.
+    script(
+        &bin,
+        "escaper",
+        "setsid sleep 300 </dev/null >/dev/null 2>&1 &\necho \"$!\"",
+    );
+    // The same, keeping the output pipe open, with the parent still running a while.
+    script(
+        &bin,
+        "escaper-pipe",
+        "setsid sleep 301 &\necho \"$!\"\nsleep 0.3",
+    );
     script(&bin, "flood", "exec head -c 1000000000 /dev/zero");
     script(
         &bin,
@@ -342,23 +354,56 @@ fn issue_7_timeout_kills_the_whole_group() {
     assert!(!err, "{text}");
     assert_eq!(v["timedOut"], true, "{text}");
     assert!(started.elapsed() < Duration::from_secs(10), "{text}");
-    let grandchild: u32 = v["stdout"]
+    assert_gone(printed_pid(&v), "the grandchild sleep 300");
+}
+
+fn printed_pid(v: &Value) -> u32 {
+    v["stdout"]
         .as_str()
         .unwrap()
         .trim()
         .parse()
-        .expect("the script printed its child's pid");
+        .expect("the script printed its child's pid")
+}
+
+/// Waits up to 5 s for `pid` to be gone (or a zombie awaiting its reaper).
+fn assert_gone(pid: u32, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let state = std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         if state.is_empty() || state.contains(") Z ") {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "the grandchild sleep 300 survived: {state}"
-        );
+        assert!(Instant::now() < deadline, "{what} survived: {state}");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn issue_7_descendants_that_call_setsid_are_killed_too() {
+    let f = fixture("escaper,escaper-pipe", |_| {});
+    let mut s = Server::start(&f, &[]);
+    for script in ["escaper", "escaper-pipe"] {
+        let started = Instant::now();
+        let (err, v, text) = s.exec(&[script], None);
+        assert!(!err, "{text}");
+        assert_eq!(v["exitCode"], 0, "{text}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{text}");
+        assert_gone(printed_pid(&v), &format!("{script}'s setsid sleep"));
+    }
+    // The server keeps working and leaves no zombie behind.
+    let (err, _, text) = s.exec(&["escaper"], None);
+    assert!(!err, "{text}");
+    std::thread::sleep(Duration::from_millis(300));
+    let mut children = String::new();
+    for task in std::fs::read_dir(format!("/proc/{}/task", s.child.id())).unwrap() {
+        children +=
+            &std::fs::read_to_string(task.unwrap().path().join("children")).unwrap_or_default();
+        children.push(' ');
+    }
+    for pid in children.split_whitespace() {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(!stat.contains(") Z "), "zombie child left: {stat}");
     }
 }
 
