@@ -255,13 +255,22 @@ impl AuthKind {
     }
 
     /// The values to scrub from anything returned to the agent: every field, and for basic auth
-    /// the encoded `username:password` pair too.
+    /// the encoded `username:password` pair too. Key files (a GitHub App's PEM, a service
+    /// account's JSON) are scrubbed by their secret parts, the PEM body line by line (the
+    /// scrubber matches across line breaks): whole, they would make the scrubber large and
+    /// slow to build for text that is never sent upstream.
     pub fn scrub_values(&self, fields: &SecretFields) -> Vec<Secret> {
         // A basic-auth username is an identifier, often short: the password and the encoded
         // pair are what must not come back.
+        let skip = |k: &str| match self {
+            Self::Basic => k == "username",
+            Self::Minted(Minter::GithubApp { .. }) => k == "privateKey",
+            Self::Minted(Minter::ServiceAccount { .. }) => k == "credentials",
+            _ => false,
+        };
         let mut out: Vec<Secret> = fields
             .iter()
-            .filter(|(k, _)| !(matches!(self, Self::Basic) && *k == "username"))
+            .filter(|(k, _)| !skip(k))
             .map(|(_, v)| v.clone())
             .collect();
         if let Self::Basic = self
@@ -269,26 +278,30 @@ impl AuthKind {
         {
             out.push(pair);
         }
-        // A service-account key file is stored whole; its private key is also scrubbed on
-        // its own, and line by line (PEM bodies are wrapped at 64 characters).
         if let Self::Minted(Minter::ServiceAccount { .. }) = self
             && let Some(file) = fields.get("credentials")
-            && let Ok(serde_json::Value::Object(map)) =
-                serde_json::from_str::<serde_json::Value>(file.expose())
         {
-            for key in ["private_key", "private_key_id"] {
-                if let Some(serde_json::Value::String(v)) = map.get(key) {
-                    out.push(Secret::new(v.as_str()));
+            match serde_json::from_str::<serde_json::Value>(file.expose()) {
+                Ok(serde_json::Value::Object(map)) => {
+                    if let Some(serde_json::Value::String(id)) = map.get("private_key_id") {
+                        out.push(Secret::new(id.as_str()));
+                    }
+                    if let Some(serde_json::Value::String(pem)) = map.get("private_key") {
+                        out.extend(pem_body_lines(pem));
+                    }
                 }
-            }
-            if let Some(serde_json::Value::String(pem)) = map.get("private_key") {
-                out.extend(pem_body_lines(pem));
+                // Not a key file after all: scrub it whole.
+                _ => out.push(file.clone()),
             }
         }
         if let Self::Minted(Minter::GithubApp { .. }) = self
             && let Some(pem) = fields.get("privateKey")
         {
-            out.extend(pem_body_lines(pem.expose()));
+            let lines = pem_body_lines(pem.expose());
+            if lines.is_empty() {
+                out.push(pem.clone());
+            }
+            out.extend(lines);
         }
         out
     }
@@ -334,11 +347,12 @@ impl AuthKind {
     }
 }
 
-/// The base64 body lines of a PEM block, each a long random string worth scrubbing.
+/// The base64 body lines of a PEM block (the last may be short; a fragment under 16
+/// characters is no use on its own).
 fn pem_body_lines(pem: &str) -> Vec<Secret> {
     pem.lines()
         .map(str::trim)
-        .filter(|l| !l.starts_with("-----") && l.len() >= 32)
+        .filter(|l| !l.starts_with("-----") && !l.contains(':') && l.len() >= 16)
         .map(Secret::new)
         .collect()
 }
@@ -689,6 +703,34 @@ mod tests {
         let mut b = raw("bearer");
         b.token_url = Some("https://auth.example.com/token".into());
         assert!(parse(&b).unwrap_err().contains("tokenUrl"));
+    }
+
+    #[test]
+    fn key_files_are_scrubbed_by_their_secret_lines() {
+        let pem = include_str!("../tests/fixtures/rsa-pkcs1.pem");
+        let mut gh = raw("github-app");
+        gh.app_id = Some(crate::config::raw::IdValue::Number(1));
+        gh.installation_id = Some(crate::config::raw::IdValue::Number(2));
+        let mut f = SecretFields::new();
+        f.insert("privateKey", Secret::new(pem));
+        let values = parse(&gh).unwrap().scrub_values(&f);
+        assert!(
+            values.iter().all(|v| v.expose().len() <= 64),
+            "no whole-file pattern"
+        );
+        let refs: Vec<&str> = values.iter().map(Secret::expose).collect();
+        let patterns = crate::scrub::Patterns::new(&refs);
+        for echo in [
+            pem.to_string(),
+            pem.replace('\n', "\r\n"),
+            pem.replace('\n', ""),
+        ] {
+            let (out, hits) = patterns.scrub_str(&echo);
+            assert!(hits > 0);
+            for line in pem.lines().filter(|l| !l.starts_with("-----")) {
+                assert!(!out.contains(line), "{line} left in {out}");
+            }
+        }
     }
 
     #[test]

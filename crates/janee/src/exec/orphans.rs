@@ -69,23 +69,30 @@ impl Drop for Registered {
     }
 }
 
-/// Kills and reaps every orphan re-parented to this process (see the module docs).
+/// Kills and reaps every orphan re-parented to this process (see the module docs). Finding
+/// none (the usual case) costs a few reads of `/proc`, done inline.
 pub(super) async fn sweep() {
     if !SUBREAPER.load(Ordering::Acquire) {
         return;
     }
-    let _ = tokio::task::spawn_blocking(sweep_blocking).await;
+    let orphans = orphans();
+    if orphans.is_empty() {
+        return;
+    }
+    let _ = tokio::task::spawn_blocking(move || kill_and_reap(orphans)).await;
 }
 
-fn sweep_blocking() {
+/// This process's children that belong to no call in flight.
+fn orphans() -> Vec<u32> {
+    let calls = CALLS.lock().unwrap_or_else(PoisonError::into_inner);
+    children_of_self()
+        .into_iter()
+        .filter(|pid| !calls.contains(pid) && !in_group_of(&calls, *pid))
+        .collect()
+}
+
+fn kill_and_reap(mut orphans: Vec<u32>) {
     for _ in 0..ROUNDS {
-        let orphans: Vec<u32> = {
-            let calls = CALLS.lock().unwrap_or_else(PoisonError::into_inner);
-            children_of_self()
-                .into_iter()
-                .filter(|pid| !calls.contains(pid) && !in_group_of(&calls, *pid))
-                .collect()
-        };
         if orphans.is_empty() {
             return;
         }
@@ -103,6 +110,8 @@ fn sweep_blocking() {
         for &pid in &orphans {
             reap(pid);
         }
+        // Their own children, re-parented to us in turn.
+        orphans = self::orphans();
     }
 }
 
