@@ -71,6 +71,7 @@ use group::Group;
 pub use orphans::become_subreaper;
 pub use resolve::{DEFAULT_TRUSTED_PATH, ResolvedCommands};
 use temp_home::TempHome;
+pub use temp_home::drain_pool as remove_pooled_homes;
 
 /// After the group is killed, how long to wait for the leader to be reaped and the pipes to
 /// close (a process that left the group may hold them open).

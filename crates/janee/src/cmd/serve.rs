@@ -89,7 +89,7 @@ pub fn run(home: Home, args: ServeArgs) -> Result<()> {
     let options = ServeOptions {
         allow_anonymous: args.allow_anonymous,
     };
-    runtime()?.block_on(async move {
+    let served = runtime()?.block_on(async move {
         let state = AppState::new(home, store, options).await?;
         match transport {
             "http" => server::serve_http(state, http_opts).await,
@@ -109,7 +109,9 @@ pub fn run(home: Home, args: ServeArgs) -> Result<()> {
                 server::serve_stdio(state, caller).await
             }
         }
-    })
+    });
+    crate::exec::remove_pooled_homes();
+    served
 }
 
 fn is_loopback(host: &str) -> bool {

@@ -145,21 +145,17 @@ fn reap(pid: u32) {
     }
 }
 
-/// The pids of this process's children, from `/proc/self/task/*/children`.
+/// The children of this process's main thread, from `/proc/self/task/<pid>/children`: the
+/// kernel hands orphans to the subreaper's first live thread, which in a running server is
+/// the main one. (Direct children of calls belong to whichever worker spawned them; they are
+/// never orphans.)
 fn children_of_self() -> Vec<u32> {
-    let mut out = Vec::new();
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return out;
-    };
-    for task in tasks.flatten() {
-        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
-            out.extend(
-                text.split_whitespace()
-                    .filter_map(|p| p.parse::<u32>().ok()),
-            );
-        }
-    }
-    out.sort_unstable();
-    out.dedup();
-    out
+    let pid = std::process::id();
+    std::fs::read_to_string(format!("/proc/self/task/{pid}/children"))
+        .map(|text| {
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
