@@ -3,6 +3,7 @@
 
 mod args;
 mod exec;
+pub(crate) mod json;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -137,6 +138,20 @@ fn json_result<T: serde::Serialize + ?Sized>(value: &T, is_error: bool) -> CallT
         CallToolResult::success(vec![ContentBlock::text(text)])
     };
     r.into()
+}
+
+/// The tool result of an upstream response: [`json_result`], with a large body escaped
+/// straight into the text rather than through serde.
+fn response_result(mut resp: crate::proxy::Response) -> CallToolResponse {
+    if resp.body.len() >= json::LARGE {
+        let body = std::mem::replace(&mut resp.body, json::placeholder());
+        let text = json::to_vec_with(&resp, &body, 0).and_then(|t| String::from_utf8(t).ok());
+        match text {
+            Some(text) => return CallToolResult::success(vec![ContentBlock::text(text)]).into(),
+            None => resp.body = body,
+        }
+    }
+    json_result(&resp, false)
 }
 
 /// The denial shape of SPEC section 4.
@@ -410,7 +425,7 @@ impl JaneeMcp {
                 rec.status = Some(resp.status);
                 rec.bytes_out = Some(resp.bytes_in);
                 rec.scrub_hits = Some(resp.scrub_hits as u64);
-                json_result(&resp, false)
+                response_result(resp)
             }
             Err(f) => failure_result(&mut rec, f, &a.capability),
         };

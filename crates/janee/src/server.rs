@@ -23,6 +23,7 @@ use crate::policy::{Caller, IdentitySource};
 use crate::state::AppState;
 
 mod fast;
+mod stdio;
 
 const RELOAD_EVERY: Duration = Duration::from_millis(250);
 
@@ -72,7 +73,7 @@ pub async fn serve_stdio(state: AppState, caller: Caller) -> anyhow::Result<()> 
     let handler = JaneeMcp::new(state.clone(), Some(caller));
     let result = async {
         let running = handler
-            .serve_with_ct(rmcp::transport::stdio_pipes(), ct.clone())
+            .serve_with_ct(stdio::StdioTransport::new(), ct.clone())
             .await?;
         running.waiting().await?;
         Ok::<_, anyhow::Error>(())

@@ -276,7 +276,7 @@ mod tests {
         let mut h = with(&[]);
         h.insert(header::HOST, HeaderValue::from_static("[::1]:80"));
         assert!(plain_headers(&h, &hosts));
-        h.insert(header::HOST, HeaderValue::from_static("localhost:x"));
+        h.insert(header::HOST, HeaderValue::from_static("[::1"));
         assert!(!plain_headers(&h, &hosts));
         h.insert(header::HOST, HeaderValue::from_static("evil.example"));
         assert!(!plain_headers(&h, &hosts));
