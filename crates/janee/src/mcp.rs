@@ -145,8 +145,7 @@ fn json_result<T: serde::Serialize + ?Sized>(value: &T, is_error: bool) -> CallT
 fn response_result(mut resp: crate::proxy::Response) -> CallToolResponse {
     if resp.body.len() >= json::LARGE {
         let body = std::mem::replace(&mut resp.body, json::placeholder());
-        let text = json::to_vec_with(&resp, &body, 0).and_then(|t| String::from_utf8(t).ok());
-        match text {
+        match json::to_string_with(&resp, &body, 0) {
             Some(text) => return CallToolResult::success(vec![ContentBlock::text(text)]).into(),
             None => resp.body = body,
         }

@@ -1,8 +1,7 @@
 //! JSON encoding of values that carry one large string (an upstream body, a tool result text):
 //! the value is serialised by serde with a placeholder in place of the string, and the string is
-//! escaped straight into the output, eight bytes at a time where nothing needs escaping. The
-//! bytes are exactly those `serde_json::to_vec` produces, at a fraction of the cost, and the
-//! output is allocated once at its final size.
+//! escaped straight into an output allocated once, with room to spare. The text is exactly what
+//! `serde_json::to_string` produces, without serde's copies through a growing buffer.
 
 use serde::Serialize;
 
@@ -10,35 +9,35 @@ use serde::Serialize;
 /// from occurring in any header, path or name, and it is checked to occur exactly once.
 const PLACEHOLDER: &str = "\u{1}janee:large-string\u{1}";
 /// `PLACEHOLDER` as serde_json writes it, quotes included.
-const PLACEHOLDER_JSON: &[u8] = b"\"\\u0001janee:large-string\\u0001\"";
+const PLACEHOLDER_JSON: &str = "\"\\u0001janee:large-string\\u0001\"";
 
 /// Strings shorter than this go through serde as they are.
 pub(crate) const LARGE: usize = 64 * 1024;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// The JSON of `value`, in which `set(value, PLACEHOLDER)` put the placeholder where `large`
-/// belongs, as if `large` had been there: `Some(bytes)` equal to `serde_json::to_vec` of that
+/// The JSON of `value`, in which `PLACEHOLDER` (from [`placeholder`]) stands where `large`
+/// belongs, as if `large` had been there: `Some(json)` equal to `serde_json::to_string` of that
 /// value, or `None` if the encoding failed or the placeholder was not found exactly once.
 /// `extra` bytes are reserved at the end (a newline).
-pub(crate) fn to_vec_with<T: Serialize + ?Sized>(
+pub(crate) fn to_string_with<T: Serialize + ?Sized>(
     value: &T,
     large: &str,
     extra: usize,
-) -> Option<Vec<u8>> {
-    let shell = serde_json::to_vec(value).ok()?;
-    let at = find(&shell, PLACEHOLDER_JSON)?;
-    let after = at + PLACEHOLDER_JSON.len();
-    if find(&shell[after..], PLACEHOLDER_JSON).is_some() {
+) -> Option<String> {
+    let shell = serde_json::to_string(value).ok()?;
+    let (before, after) = shell.split_once(PLACEHOLDER_JSON)?;
+    if after.contains(PLACEHOLDER_JSON) {
         return None;
     }
-    let mut out =
-        Vec::with_capacity(shell.len() - PLACEHOLDER_JSON.len() + escaped_len(large) + 2 + extra);
-    out.extend_from_slice(&shell[..at]);
-    out.push(b'"');
+    // Room for the common case (a few escapes); the pages past what is written are never
+    // touched, so they cost address space, not memory.
+    let mut out = String::with_capacity(shell.len() + 2 * large.len() + extra);
+    out.push_str(before);
+    out.push('"');
     push_escaped(&mut out, large);
-    out.push(b'"');
-    out.extend_from_slice(&shell[after..]);
+    out.push('"');
+    out.push_str(after);
     Some(out)
 }
 
@@ -46,89 +45,47 @@ pub(crate) fn placeholder() -> String {
     PLACEHOLDER.to_string()
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Bytes serde_json escapes inside a string.
-fn needs_escape(b: u8) -> bool {
-    b < 0x20 || b == b'"' || b == b'\\'
-}
-
-/// Index of the first byte of `bytes` that needs escaping, or `bytes.len()`.
-fn next_escape(bytes: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
+/// What serde_json writes for each byte inside a string: 0 for the byte itself, `u` for
+/// `\u00XX`, else the letter after the backslash.
+static ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
     let mut i = 0;
-    for chunk in bytes.chunks_exact(8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        // Whether any byte is < 0x20, is '"' or is '\\' (exact as a yes/no answer).
-        let below = x.wrapping_sub(ONES * 0x20) & !x;
-        let quote =
-            (x ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES) & !(x ^ (ONES * u64::from(b'"')));
-        let slash =
-            (x ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES) & !(x ^ (ONES * u64::from(b'\\')));
-        if (below | quote | slash) & HIGH != 0 {
-            break;
-        }
-        i += 8;
-    }
-    while i < bytes.len() && !needs_escape(bytes[i]) {
+    while i < 0x20 {
+        t[i] = b'u';
         i += 1;
     }
-    i
-}
-
-/// Length of `s` escaped as serde_json escapes it (without quotes).
-fn escaped_len(s: &str) -> usize {
-    let bytes = s.as_bytes();
-    let mut len = bytes.len();
-    let mut i = 0;
-    loop {
-        i += next_escape(&bytes[i..]);
-        let Some(&b) = bytes.get(i) else {
-            return len;
-        };
-        len += match b {
-            b'"' | b'\\' | b'\x08' | b'\x0c' | b'\n' | b'\r' | b'\t' => 1,
-            _ => 5,
-        };
-        i += 1;
-    }
-}
+    t[0x08] = b'b';
+    t[0x0c] = b'f';
+    t[b'\n' as usize] = b'n';
+    t[b'\r' as usize] = b'r';
+    t[b'\t' as usize] = b't';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
 
 /// Append `s` escaped exactly as serde_json escapes string contents.
-pub(crate) fn push_escaped(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn push_escaped(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
-    let mut i = 0;
-    loop {
-        let run = next_escape(&bytes[i..]);
-        out.extend_from_slice(&bytes[i..i + run]);
-        i += run;
-        let Some(&b) = bytes.get(i) else {
-            return;
-        };
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\x08' => out.extend_from_slice(b"\\b"),
-            b'\x0c' => out.extend_from_slice(b"\\f"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            _ => out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(b >> 4)],
-                HEX[usize::from(b & 0xf)],
-            ]),
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let e = ESCAPE[usize::from(b)];
+        if e == 0 {
+            continue;
         }
-        i += 1;
+        // Cuts fall on ASCII bytes only, so every run is whole UTF-8.
+        out.push_str(&s[start..i]);
+        out.push('\\');
+        if e == b'u' {
+            out.push_str("u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        } else {
+            out.push(char::from(e));
+        }
+        start = i + 1;
     }
+    out.push_str(&s[start..]);
 }
 
 #[cfg(test)]
@@ -136,19 +93,18 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn serde_escaped(s: &str) -> Vec<u8> {
-        let v = serde_json::to_vec(s).unwrap();
-        v[1..v.len() - 1].to_vec()
+    fn serde_escaped(s: &str) -> String {
+        let v = serde_json::to_string(s).unwrap();
+        v[1..v.len() - 1].to_string()
     }
 
     #[test]
     fn every_ascii_byte_escapes_like_serde() {
         let all: String = (0u8..128).map(char::from).collect();
         for s in [all.as_str(), "", "plain", "a\"b\\c\u{7f}é😀\u{2028}"] {
-            let mut out = Vec::new();
+            let mut out = String::new();
             push_escaped(&mut out, s);
             assert_eq!(out, serde_escaped(s), "{s:?}");
-            assert_eq!(escaped_len(s), out.len());
         }
     }
 
@@ -156,10 +112,9 @@ mod tests {
         #[test]
         fn escapes_like_serde(s in ".*", pad in 0usize..16) {
             let s = format!("{}{s}{}", "x".repeat(pad), "\"\n".repeat(pad % 3));
-            let mut out = Vec::new();
+            let mut out = String::new();
             push_escaped(&mut out, &s);
             prop_assert_eq!(&out, &serde_escaped(&s));
-            prop_assert_eq!(escaped_len(&s), out.len());
         }
 
         #[test]
@@ -168,8 +123,8 @@ mod tests {
             struct R<'a> { status: u16, body: &'a str, tail: bool }
             let holder = placeholder();
             let shell = R { status, body: &holder, tail: true };
-            let got = to_vec_with(&shell, &body, 1).unwrap();
-            let want = serde_json::to_vec(&R { status, body: &body, tail: true }).unwrap();
+            let got = to_string_with(&shell, &body, 1).unwrap();
+            let want = serde_json::to_string(&R { status, body: &body, tail: true }).unwrap();
             prop_assert_eq!(got, want);
         }
     }

@@ -77,9 +77,9 @@ impl Transport<RoleServer> for StdioTransport {
 fn encode_line(mut item: ServerJsonRpcMessage) -> io::Result<Vec<u8>> {
     if let Some(text) = large_text(&mut item) {
         let large = std::mem::replace(text, json::placeholder());
-        if let Some(mut line) = json::to_vec_with(&item, &large, 1) {
-            line.push(b'\n');
-            return Ok(line);
+        if let Some(mut line) = json::to_string_with(&item, &large, 1) {
+            line.push('\n');
+            return Ok(line.into_bytes());
         }
         *large_text(&mut item).unwrap_or(&mut String::new()) = large;
     }
