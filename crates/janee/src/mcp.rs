@@ -145,7 +145,7 @@ fn json_result<T: serde::Serialize + ?Sized>(value: &T, is_error: bool) -> CallT
 fn response_result(mut resp: crate::proxy::Response) -> CallToolResponse {
     if resp.body.len() >= json::LARGE {
         let body = std::mem::replace(&mut resp.body, json::placeholder());
-        match json::to_string_with(&resp, &body, 0) {
+        match json::to_string_with(&resp, &body) {
             Some(text) => return CallToolResult::success(vec![ContentBlock::text(text)]).into(),
             None => resp.body = body,
         }

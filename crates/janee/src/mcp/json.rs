@@ -1,7 +1,8 @@
 //! JSON encoding of values that carry one large string (an upstream body, a tool result text):
 //! the value is serialised by serde with a placeholder in place of the string, and the string is
-//! escaped straight into an output allocated once, with room to spare. The text is exactly what
-//! `serde_json::to_string` produces, without serde's copies through a growing buffer.
+//! escaped straight into the output (or, by [`split`] and [`push_escaped`], piece by piece into
+//! a stream). The text is exactly what `serde_json::to_string` produces, without serde's copies
+//! through a buffer that grows by doubling.
 
 use serde::Serialize;
 
@@ -19,26 +20,24 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// The JSON of `value`, in which `PLACEHOLDER` (from [`placeholder`]) stands where `large`
 /// belongs, as if `large` had been there: `Some(json)` equal to `serde_json::to_string` of that
 /// value, or `None` if the encoding failed or the placeholder was not found exactly once.
-/// `extra` bytes are reserved at the end (a newline).
-pub(crate) fn to_string_with<T: Serialize + ?Sized>(
-    value: &T,
-    large: &str,
-    extra: usize,
-) -> Option<String> {
+pub(crate) fn to_string_with<T: Serialize + ?Sized>(value: &T, large: &str) -> Option<String> {
     let shell = serde_json::to_string(value).ok()?;
-    let (before, after) = shell.split_once(PLACEHOLDER_JSON)?;
-    if after.contains(PLACEHOLDER_JSON) {
-        return None;
-    }
-    // Room for the common case (a few escapes); the pages past what is written are never
-    // touched, so they cost address space, not memory.
-    let mut out = String::with_capacity(shell.len() + 2 * large.len() + extra);
+    let (before, after) = split(&shell)?;
+    // Room for a few escapes; more only costs one reallocation.
+    let mut out = String::with_capacity(shell.len() + large.len() + large.len() / 4);
     out.push_str(before);
     out.push('"');
     push_escaped(&mut out, large);
     out.push('"');
     out.push_str(after);
     Some(out)
+}
+
+/// `json` (an encoding that holds the placeholder) cut around the placeholder and its quotes,
+/// or `None` unless it occurs exactly once.
+pub(crate) fn split(json: &str) -> Option<(&str, &str)> {
+    let (before, after) = json.split_once(PLACEHOLDER_JSON)?;
+    (!after.contains(PLACEHOLDER_JSON)).then_some((before, after))
 }
 
 pub(crate) fn placeholder() -> String {
@@ -123,7 +122,7 @@ mod tests {
             struct R<'a> { status: u16, body: &'a str, tail: bool }
             let holder = placeholder();
             let shell = R { status, body: &holder, tail: true };
-            let got = to_string_with(&shell, &body, 1).unwrap();
+            let got = to_string_with(&shell, &body).unwrap();
             let want = serde_json::to_string(&R { status, body: &body, tail: true }).unwrap();
             prop_assert_eq!(got, want);
         }

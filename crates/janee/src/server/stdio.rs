@@ -2,7 +2,7 @@
 //! once, at its final size. rmcp's own writer serialises into a buffer that grows by doubling,
 //! through serde's byte-at-a-time string escaping; for a tool result of several megabytes that
 //! is most of the cost and a large share of the peak memory. Here a large tool result text is
-//! escaped straight into a buffer allocated once ([`crate::mcp::json`]); the bytes on the wire
+//! escaped piece by piece straight onto the pipe ([`crate::mcp::json`]); the bytes on the wire
 //! are the same.
 
 use std::io;
@@ -49,7 +49,6 @@ impl Transport<RoleServer> for StdioTransport {
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let out = self.out.clone();
         async move {
-            let line = encode_line(item)?;
             let mut out = out.lock().await;
             let Some(w) = out.as_mut() else {
                 return Err(io::Error::new(
@@ -57,8 +56,7 @@ impl Transport<RoleServer> for StdioTransport {
                     "Transport is closed",
                 ));
             };
-            w.write_all(&line).await?;
-            w.flush().await
+            write_message(w, item).await
         }
     }
 
@@ -73,19 +71,49 @@ impl Transport<RoleServer> for StdioTransport {
     }
 }
 
-/// One message as rmcp's codec writes it: compact JSON and `\n`.
-fn encode_line(mut item: ServerJsonRpcMessage) -> io::Result<Vec<u8>> {
+/// Input bytes escaped per write when a large text is streamed out.
+const CHUNK: usize = 64 * 1024;
+
+/// Write one message as rmcp's codec writes it: compact JSON and `\n`. A large tool result
+/// text is escaped and written piece by piece, so the line never exists whole in memory.
+async fn write_message<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    mut item: ServerJsonRpcMessage,
+) -> io::Result<()> {
     if let Some(text) = large_text(&mut item) {
         let large = std::mem::replace(text, json::placeholder());
-        if let Some(mut line) = json::to_string_with(&item, &large, 1) {
-            line.push('\n');
-            return Ok(line.into_bytes());
+        let shell = serde_json::to_string(&item)?;
+        if let Some((before, after)) = json::split(&shell) {
+            let mut buf = String::with_capacity(2 * CHUNK);
+            buf.push_str(before);
+            buf.push('"');
+            let mut rest = large.as_str();
+            while !rest.is_empty() {
+                let mut cut = rest.len().min(CHUNK);
+                while !rest.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                json::push_escaped(&mut buf, &rest[..cut]);
+                rest = &rest[cut..];
+                if buf.len() >= CHUNK {
+                    w.write_all(buf.as_bytes()).await?;
+                    buf.clear();
+                }
+            }
+            buf.push('"');
+            buf.push_str(after);
+            buf.push('\n');
+            w.write_all(buf.as_bytes()).await?;
+            return w.flush().await;
         }
-        *large_text(&mut item).unwrap_or(&mut String::new()) = large;
+        if let Some(text) = large_text(&mut item) {
+            *text = large;
+        }
     }
     let mut line = serde_json::to_vec(&item)?;
     line.push(b'\n');
-    Ok(line)
+    w.write_all(&line).await?;
+    w.flush().await
 }
 
 /// The text of a tool result made of one large text block.
@@ -185,8 +213,8 @@ mod tests {
     use super::*;
     use rmcp::model::{CallToolResult, NumberOrString};
 
-    #[test]
-    fn lines_are_what_rmcp_writes() {
+    #[tokio::test]
+    async fn lines_are_what_rmcp_writes() {
         let big: String = (0..40_000)
             .map(|i| format!("{{\"n\":{i},\"s\":\"a\\\\b\\n\\u0001é\"}}\n"))
             .collect();
@@ -202,7 +230,9 @@ mod tests {
             );
             let mut want = serde_json::to_vec(&msg).unwrap();
             want.push(b'\n');
-            assert_eq!(encode_line(msg).unwrap(), want);
+            let mut got = Vec::new();
+            write_message(&mut got, msg).await.unwrap();
+            assert_eq!(got, want);
         }
     }
 }
