@@ -168,7 +168,7 @@ fn http_ladder(
             Some(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#.to_string()),
         ),
         (
-            "`whoami` (+ tool dispatch)",
+            "`whoami` (bearer check + tool dispatch; stateless `tools/call` skips rmcp)",
             Some(call("whoami", serde_json::json!({}))),
         ),
         (

@@ -31,10 +31,11 @@
 //! the file itself may have been edited.
 //!
 //! # Writing
-//! [`AuditLog`] hands each record to a dedicated writer thread which group-commits: it takes all
-//! pending records, and under an exclusive lock on `logs/.audit.lock` (shared with other
-//! processes, e.g. a CLI `janee revoke` while the server runs) checks that nobody else wrote since
-//! its last batch, chains and MACs the lines and writes them with one `write(2)` on an `O_APPEND`
+//! [`AuditLog`] group-commits: a record appended while no batch is being written is written at
+//! once by the appending thread; records appended meanwhile queue up, and the thread writing takes
+//! all of them as its next batch. For each batch it takes an exclusive lock on `logs/.audit.lock`
+//! (shared with other processes, e.g. a CLI `janee revoke` while the server runs), checks that
+//! nobody else wrote since its last batch, chains and MACs the lines and writes them with one `write(2)` on an `O_APPEND`
 //! file, then releases the lock and answers every caller. `append` returns only after that write,
 //! so a call's record reaches the OS before the call's response. `fsync` happens on another
 //! thread at most every 100 ms, never under the lock; [`AuditLog::flush`] forces one (shutdown).

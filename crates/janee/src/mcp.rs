@@ -3,6 +3,7 @@
 
 mod args;
 mod exec;
+pub(crate) mod json;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -35,16 +36,26 @@ impl JaneeMcp {
     }
 
     fn caller(&self, ctx: &RequestContext<RoleServer>) -> Result<Caller, ErrorData> {
-        let label = ctx.client_info().map(|i| i.name.to_string());
         let from_http = ctx
             .extensions
             .get::<axum::http::request::Parts>()
-            .and_then(|p| p.extensions.get::<Caller>())
-            .cloned();
+            .and_then(|p| p.extensions.get::<Caller>());
+        let info = ctx.client_info();
+        self.resolve_caller(from_http, info.as_ref().map(|i| i.name.as_str()))
+    }
+
+    /// The caller of one request: the identity the HTTP guard attached (bearer token), else the
+    /// stdio caller; `label` is the client's self-chosen name.
+    fn resolve_caller(
+        &self,
+        from_http: Option<&Caller>,
+        label: Option<&str>,
+    ) -> Result<Caller, ErrorData> {
         let mut caller = from_http
-            .or_else(|| self.fixed.clone())
+            .or(self.fixed.as_ref())
+            .cloned()
             .ok_or_else(|| ErrorData::internal_error("no caller identity on this request", None))?;
-        caller.label = label.map(|l| crate::audit::sanitize(&l, 80).into_owned());
+        caller.label = label.map(|l| crate::audit::sanitize(l, 80).into_owned());
         if self.state.snapshot().config.server.identity == IdentityMode::ClientAsserted
             && let Some(name) = caller
                 .label
@@ -55,6 +66,61 @@ impl JaneeMcp {
             caller.via = IdentitySource::ClientAsserted;
         }
         Ok(caller)
+    }
+
+    /// Answer a `tools/call` that arrived over stateless HTTP without going through rmcp's
+    /// request handling: `caller` is the identity the HTTP guard attached and `label` the
+    /// client name rmcp would have reported. `None` for `janee_exec`, which needs the rmcp
+    /// request context; the caller then hands the request to rmcp.
+    pub(crate) async fn call_tool_stateless(
+        &self,
+        caller: Option<&Caller>,
+        label: &str,
+        name: &str,
+        arguments: Option<rmcp::model::JsonObject>,
+    ) -> Option<Result<CallToolResponse, ErrorData>> {
+        if name == "janee_exec" {
+            return None;
+        }
+        Some(match self.resolve_caller(caller, Some(label)) {
+            Ok(caller) => self.call_other(&caller, name, arguments, None).await,
+            Err(e) => Err(e),
+        })
+    }
+
+    /// Every tool but `janee_exec`: they need nothing from the rmcp request context but, for
+    /// `execute`, an elicitor (which over HTTP is never offered).
+    async fn call_other(
+        &self,
+        caller: &Caller,
+        name: &str,
+        arguments: Option<rmcp::model::JsonObject>,
+        elicitor: Option<crate::gate::Elicitor>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let arguments = || Value::Object(arguments.unwrap_or_default());
+        match name {
+            "list_services" => Ok(self.list_services(caller)),
+            "whoami" => Ok(self.whoami(caller)),
+            "execute" => {
+                let a: ExecuteArgs = args::parse(arguments())?;
+                Ok(self.execute(caller, a, elicitor).await)
+            }
+            "test_service" => {
+                let a: args::TestServiceArgs = args::parse(arguments())?;
+                Ok(self.test_service(caller, a).await)
+            }
+            "explain_access" => {
+                let a: ExplainArgs = args::parse(arguments())?;
+                Ok(self.explain(caller, a))
+            }
+            other => Err(ErrorData::invalid_params(
+                format!(
+                    "unknown tool {:?}",
+                    other.chars().take(64).collect::<String>()
+                ),
+                Some(json!({"field": "name"})),
+            )),
+        }
     }
 }
 
@@ -72,6 +138,19 @@ fn json_result<T: serde::Serialize + ?Sized>(value: &T, is_error: bool) -> CallT
         CallToolResult::success(vec![ContentBlock::text(text)])
     };
     r.into()
+}
+
+/// The tool result of an upstream response: [`json_result`], with a large body escaped
+/// straight into the text rather than through serde.
+fn response_result(mut resp: crate::proxy::Response) -> CallToolResponse {
+    if resp.body.len() >= json::LARGE {
+        let body = std::mem::replace(&mut resp.body, json::placeholder());
+        match json::to_string_with(&resp, &body) {
+            Some(text) => return CallToolResult::success(vec![ContentBlock::text(text)]).into(),
+            None => resp.body = body,
+        }
+    }
+    json_result(&resp, false)
 }
 
 /// The denial shape of SPEC section 4.
@@ -148,34 +227,18 @@ impl ServerHandler for JaneeMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let caller = self.caller(&context)?;
-        let arguments = Value::Object(request.arguments.unwrap_or_default());
-        match request.name.as_ref() {
-            "list_services" => Ok(self.list_services(&caller)),
-            "whoami" => Ok(self.whoami(&caller)),
-            "execute" => {
-                let a: ExecuteArgs = args::parse(arguments)?;
-                Ok(self.execute(&caller, a, &context).await)
-            }
-            "janee_exec" => {
-                let a: exec::ExecArgs = args::parse(arguments)?;
-                Ok(self.janee_exec(&caller, a, &context).await)
-            }
-            "test_service" => {
-                let a: args::TestServiceArgs = args::parse(arguments)?;
-                Ok(self.test_service(&caller, a).await)
-            }
-            "explain_access" => {
-                let a: ExplainArgs = args::parse(arguments)?;
-                Ok(self.explain(&caller, a))
-            }
-            other => Err(ErrorData::invalid_params(
-                format!(
-                    "unknown tool {:?}",
-                    other.chars().take(64).collect::<String>()
-                ),
-                Some(json!({"field": "name"})),
-            )),
+        if request.name == "janee_exec" {
+            let arguments = Value::Object(request.arguments.unwrap_or_default());
+            let a: exec::ExecArgs = args::parse(arguments)?;
+            return Ok(self.janee_exec(&caller, a, &context).await);
         }
+        let elicitor = if request.name == "execute" {
+            self.elicitor(&context)
+        } else {
+            None
+        };
+        self.call_other(&caller, &request.name, request.arguments, elicitor)
+            .await
     }
 }
 
@@ -343,7 +406,7 @@ impl JaneeMcp {
         &self,
         caller: &Caller,
         a: ExecuteArgs,
-        ctx: &RequestContext<RoleServer>,
+        elicitor: Option<crate::gate::Elicitor>,
     ) -> CallToolResponse {
         let started = Instant::now();
         let snap = self.state.snapshot();
@@ -351,7 +414,6 @@ impl JaneeMcp {
         let mut rec = call_record(caller, &a.capability, a.reason.as_ref());
         rec.method = Some(method.clone());
 
-        let elicitor = self.elicitor(ctx);
         let outcome = self
             .execute_inner(caller, &a, &method, &snap, &mut rec, elicitor)
             .await;
@@ -362,7 +424,7 @@ impl JaneeMcp {
                 rec.status = Some(resp.status);
                 rec.bytes_out = Some(resp.bytes_in);
                 rec.scrub_hits = Some(resp.scrub_hits as u64);
-                json_result(&resp, false)
+                response_result(resp)
             }
             Err(f) => failure_result(&mut rec, f, &a.capability),
         };

@@ -22,6 +22,9 @@ use crate::mcp::JaneeMcp;
 use crate::policy::{Caller, IdentitySource};
 use crate::state::AppState;
 
+mod fast;
+mod stdio;
+
 const RELOAD_EVERY: Duration = Duration::from_millis(250);
 
 /// Cancel `token` on SIGINT or SIGTERM.
@@ -70,7 +73,7 @@ pub async fn serve_stdio(state: AppState, caller: Caller) -> anyhow::Result<()> 
     let handler = JaneeMcp::new(state.clone(), Some(caller));
     let result = async {
         let running = handler
-            .serve_with_ct(rmcp::transport::stdio_pipes(), ct.clone())
+            .serve_with_ct(stdio::StdioTransport::new(), ct.clone())
             .await?;
         running.waiting().await?;
         Ok::<_, anyhow::Error>(())
@@ -216,11 +219,10 @@ pub async fn serve_http_on(
             .to_ascii_lowercase(),
     );
     hosts.extend(opts.extra_hosts.iter().map(|h| h.to_ascii_lowercase()));
-    let rmcp_hosts = hosts.clone();
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(!opts.stateless)
         .with_json_response(opts.stateless)
-        .with_allowed_hosts(rmcp_hosts)
+        .with_allowed_hosts(hosts.clone())
         .with_max_request_body_bytes(usize::try_from(max_body).unwrap_or(usize::MAX))
         .with_cancellation_token(ct.child_token());
     let factory_state = state.clone();
@@ -229,13 +231,24 @@ pub async fn serve_http_on(
         Arc::new(LocalSessionManager::default()),
         config,
     );
+    let endpoint = fast::McpEndpoint::new(
+        mcp,
+        JaneeMcp::new(state.clone(), None),
+        opts.stateless,
+        &hosts,
+    );
     let guard_state = Guard {
         state: state.clone(),
         allowed_hosts: Arc::new(hosts),
         max_body,
     };
     let app = axum::Router::new()
-        .nest_service("/mcp", mcp)
+        .nest_service(
+            "/mcp",
+            axum::Router::new()
+                .fallback(fast::endpoint)
+                .with_state(endpoint),
+        )
         .layer(axum::middleware::from_fn_with_state(guard_state, guard))
         .route(
             "/healthz",

@@ -1,11 +1,18 @@
-//! [`AuditLog`]: the group-committing writer thread and the background fsync thread.
+//! [`AuditLog`]: group-committed appends written by the calling thread, and the background
+//! fsync thread.
+//!
+//! Whoever appends while no batch is being written writes its own record at once, on its own
+//! thread. Records appended while a batch is being written wait in a queue; the thread writing
+//! takes the whole queue as its next batch (one lock cycle, one `write(2)`) before it lets go,
+//! and then answers each waiting caller. So under load many calls share one write, and alone a
+//! call pays no hand-over to another thread.
 
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, mpsc};
 use std::thread;
 use std::time::Duration;
 
@@ -26,16 +33,20 @@ const SYNC_INTERVAL: Duration = Duration::from_millis(100);
 const MAX_BATCH: usize = 4096;
 const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
-/// Handle to the audit log of one `logs/` directory. Cheap to clone; all clones feed one writer
-/// thread, which stops (after a final fsync) when the last clone is dropped.
+/// Handle to the audit log of one `logs/` directory. Cheap to clone; when the last clone is
+/// dropped, the log is fsynced a final time and the fsync thread stops.
 #[derive(Clone)]
 pub struct AuditLog {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    tx: mpsc::Sender<Msg>,
     dir: PathBuf,
+    /// The chain and the open file. Held while one batch is written.
+    writer: Mutex<Writer>,
+    /// Records waiting for the thread that holds `writer`.
+    queue: Mutex<Vec<(String, Reply<u64>)>>,
+    syncer: Option<thread::JoinHandle<()>>,
 }
 
 impl fmt::Debug for AuditLog {
@@ -65,14 +76,10 @@ impl<T> Reply<T> {
     }
 }
 
-enum Msg {
-    Append { fields: String, reply: Reply<u64> },
-    Flush(Reply<()>),
-}
-
 impl AuditLog {
-    /// Open (creating `logs_dir` 0700 if needed) and start the writer. Reads the chain tail of
-    /// the newest file; a damaged tail is recorded with a `chain-resume` event on first append.
+    /// Open (creating `logs_dir` 0700 if needed) and start the fsync thread. Reads the chain
+    /// tail of the newest file; a damaged tail is recorded with a `chain-resume` event on first
+    /// append.
     pub async fn open(logs_dir: &Path, key: SubKey) -> Result<Self, AuditError> {
         let dir = logs_dir.to_path_buf();
         tokio::task::spawn_blocking(move || Self::open_blocking(&dir, key))
@@ -120,24 +127,18 @@ impl AuditLog {
             let today = (w.clock)().date_naive();
             w.resync(today)
         })?;
-        let spawn_err = AuditError::io("start a thread for", &dir);
         let sync = writer.sync.clone();
         let syncer = thread::Builder::new()
             .name("janee-audit-sync".into())
             .spawn(move || sync_loop(&sync))
-            .map_err(spawn_err)?;
-        let (shared, syncer_thread) = (writer.sync.clone(), syncer.thread().clone());
-        let (tx, rx) = mpsc::channel();
-        if let Err(e) = thread::Builder::new()
-            .name("janee-audit".into())
-            .spawn(move || writer.run(&rx, syncer))
-        {
-            shared.stop.store(true, Ordering::Release);
-            syncer_thread.unpark();
-            return Err(AuditError::io("start a thread for", &dir)(e));
-        }
+            .map_err(AuditError::io("start a thread for", &dir))?;
         Ok(Self {
-            inner: Arc::new(Inner { tx, dir }),
+            inner: Arc::new(Inner {
+                dir,
+                writer: Mutex::new(writer),
+                queue: Mutex::default(),
+                syncer: Some(syncer),
+            }),
         })
     }
 
@@ -148,14 +149,16 @@ impl AuditLog {
 
     /// Append a record; returns its sequence number once the line has been written to the OS
     /// (not necessarily fsynced: that follows within 100 ms, or on [`AuditLog::flush`]).
-    /// Dropping the future after it was first polled does not cancel the write.
+    /// The record is written, or queued for the batch being written, on the first poll:
+    /// dropping the future after that does not cancel the write.
     pub async fn append(&self, rec: Record) -> Result<u64, AuditError> {
         let fields = rec.encode_fields()?;
+        let fields = match self.inner.write_now(fields) {
+            Ok(result) => return result,
+            Err(fields) => fields,
+        };
         let (tx, rx) = oneshot::channel();
-        self.send(Msg::Append {
-            fields,
-            reply: Reply::Async(tx),
-        })?;
+        self.inner.enqueue(fields, Reply::Async(tx));
         rx.await.map_err(|_| AuditError::Closed)?
     }
 
@@ -163,31 +166,154 @@ impl AuditLog {
     /// call it from async code.
     pub fn append_blocking(&self, rec: Record) -> Result<u64, AuditError> {
         let fields = rec.encode_fields()?;
+        let fields = match self.inner.write_now(fields) {
+            Ok(result) => return result,
+            Err(fields) => fields,
+        };
         let (tx, rx) = mpsc::sync_channel(1);
-        self.send(Msg::Append {
-            fields,
-            reply: Reply::Blocking(tx),
-        })?;
+        self.inner.enqueue(fields, Reply::Blocking(tx));
         rx.recv().map_err(|_| AuditError::Closed)?
     }
 
     /// Fsync everything appended so far (call at shutdown). Also reports a failure of a
     /// background fsync since the last flush.
     pub async fn flush(&self) -> Result<(), AuditError> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Msg::Flush(Reply::Async(tx)))?;
-        rx.await.map_err(|_| AuditError::Closed)?
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.flush())
+            .await
+            .map_err(|_| AuditError::Closed)?
     }
 
     /// [`AuditLog::flush`] for synchronous callers.
     pub fn flush_blocking(&self) -> Result<(), AuditError> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        self.send(Msg::Flush(Reply::Blocking(tx)))?;
-        rx.recv().map_err(|_| AuditError::Closed)?
+        self.inner.flush()
+    }
+}
+
+impl Inner {
+    fn try_writer(&self) -> Option<MutexGuard<'_, Writer>> {
+        match self.writer.try_lock() {
+            Ok(w) => Some(w),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
     }
 
-    fn send(&self, msg: Msg) -> Result<(), AuditError> {
-        self.inner.tx.send(msg).map_err(|_| AuditError::Closed)
+    fn queue(&self) -> MutexGuard<'_, Vec<(String, Reply<u64>)>> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Write `fields` on this thread if no batch is being written (with whatever else is
+    /// queued); hands `fields` back otherwise.
+    fn write_now(&self, fields: String) -> Result<Result<u64, AuditError>, String> {
+        let Some(mut w) = self.try_writer() else {
+            return Err(fields);
+        };
+        let result = self.write_batches(&mut w, Some(fields));
+        drop(w);
+        self.pick_up_queued();
+        Ok(result.unwrap_or(Err(AuditError::Closed)))
+    }
+
+    /// Queue a record for the thread writing now, or write it if that thread has just let go.
+    fn enqueue(&self, fields: String, reply: Reply<u64>) {
+        self.queue().push((fields, reply));
+        self.pick_up_queued();
+    }
+
+    /// Whoever queues a record or lets go of the writer looks at the queue afterwards, so no
+    /// record is left behind: a record queued while the writer is held is seen by its holder
+    /// once it lets go.
+    fn pick_up_queued(&self) {
+        while !self.queue().is_empty() {
+            let Some(mut w) = self.try_writer() else {
+                return;
+            };
+            self.write_batches(&mut w, None);
+        }
+    }
+
+    /// Holding the writer: write `own` (first) and everything queued, batch after batch, until
+    /// the queue is empty; answer every queued caller. Returns the result for `own`.
+    fn write_batches(
+        &self,
+        w: &mut Writer,
+        mut own: Option<String>,
+    ) -> Option<Result<u64, AuditError>> {
+        let mut own_result = None;
+        loop {
+            let mut batch = Vec::new();
+            let mut bytes = 0;
+            if let Some(fields) = own.take() {
+                bytes += fields.len();
+                batch.push((fields, None));
+            }
+            {
+                let mut queue = self.queue();
+                let mut taken = 0;
+                for (fields, _) in queue.iter() {
+                    if batch.len() + taken >= MAX_BATCH || bytes >= MAX_BATCH_BYTES {
+                        break;
+                    }
+                    bytes += fields.len();
+                    taken += 1;
+                }
+                batch.extend(queue.drain(..taken).map(|(f, r)| (f, Some(r))));
+            }
+            if batch.is_empty() {
+                return own_result;
+            }
+            let lines: Vec<&str> = batch.iter().map(|(f, _)| f.as_str()).collect();
+            let result = w.locked(|w| w.write_batch(&lines));
+            for (seq, (_, reply)) in (0..).zip(batch) {
+                let answer = match &result {
+                    Ok(first) => Ok(first + seq),
+                    Err(e) => Err(e.duplicate()),
+                };
+                match reply {
+                    Some(reply) => reply.send(answer),
+                    None => own_result = Some(answer),
+                }
+            }
+        }
+    }
+
+    fn flush(&self) -> Result<(), AuditError> {
+        let mut w = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        self.write_batches(&mut w, None);
+        let result = w.flush();
+        drop(w);
+        self.pick_up_queued();
+        result
+    }
+}
+
+impl Drop for Inner {
+    /// The last handle is gone: a final fsync, then stop the fsync thread.
+    fn drop(&mut self) {
+        let w = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        let queued = std::mem::take(self.queue.get_mut().unwrap_or_else(PoisonError::into_inner));
+        if !queued.is_empty() {
+            let lines: Vec<&str> = queued.iter().map(|(f, _)| f.as_str()).collect();
+            let result = w.locked(|w| w.write_batch(&lines));
+            for (seq, (_, reply)) in (0..).zip(queued) {
+                reply.send(
+                    result
+                        .as_ref()
+                        .map(|first| first + seq)
+                        .map_err(AuditError::duplicate),
+                );
+            }
+        }
+        let _ = w.flush();
+        w.sync.stop.store(true, Ordering::Release);
+        if let Some(syncer) = self.syncer.take() {
+            syncer.thread().unpark();
+            let _ = syncer.join();
+        }
     }
 }
 
@@ -242,21 +368,6 @@ fn sync_loop(shared: &SyncShared) {
     }
 }
 
-/// Sort a message into the batch; returns the bytes it adds.
-fn take(msg: Msg, appends: &mut Vec<(String, Reply<u64>)>, flushes: &mut Vec<Reply<()>>) -> usize {
-    match msg {
-        Msg::Append { fields, reply } => {
-            let n = fields.len();
-            appends.push((fields, reply));
-            n
-        }
-        Msg::Flush(reply) => {
-            flushes.push(reply);
-            0
-        }
-    }
-}
-
 /// The file being appended to.
 struct Current {
     name: String,
@@ -283,45 +394,6 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, rx: &mpsc::Receiver<Msg>, syncer: thread::JoinHandle<()>) {
-        let mut appends: Vec<(String, Reply<u64>)> = Vec::new();
-        let mut flushes: Vec<Reply<()>> = Vec::new();
-        while let Ok(first) = rx.recv() {
-            let mut bytes = take(first, &mut appends, &mut flushes);
-            while appends.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
-                match rx.try_recv() {
-                    Ok(msg) => bytes += take(msg, &mut appends, &mut flushes),
-                    Err(_) => break,
-                }
-            }
-            if !appends.is_empty() {
-                match self.locked(|w| w.write_batch(&appends)) {
-                    Ok(first_seq) => {
-                        for (seq, (_, reply)) in (first_seq..).zip(appends.drain(..)) {
-                            reply.send(Ok(seq));
-                        }
-                    }
-                    Err(e) => {
-                        for (_, reply) in appends.drain(..) {
-                            reply.send(Err(e.duplicate()));
-                        }
-                    }
-                }
-            }
-            if !flushes.is_empty() {
-                let result = self.flush();
-                for reply in flushes.drain(..) {
-                    reply.send(result.as_ref().map(|_| ()).map_err(AuditError::duplicate));
-                }
-            }
-        }
-        // Every handle is gone: final fsync, then stop the fsync thread.
-        let _ = self.flush();
-        self.sync.stop.store(true, Ordering::Release);
-        syncer.thread().unpark();
-        let _ = syncer.join();
-    }
-
     /// Run `f` under the cross-process lock.
     fn locked<T>(
         &mut self,
@@ -342,7 +414,7 @@ impl Writer {
     }
 
     /// Chain and write one batch; returns the sequence number of its first caller's record.
-    fn write_batch(&mut self, batch: &[(String, Reply<u64>)]) -> Result<u64, AuditError> {
+    fn write_batch(&mut self, batch: &[&str]) -> Result<u64, AuditError> {
         // Time is taken under the lock, so times never go backwards between processes.
         let now = (self.clock)();
         let today = now.date_naive();
@@ -361,7 +433,7 @@ impl Writer {
             self.chain.push_line(&mut self.buf, &time, &fields);
         }
         let first = self.chain.seq + 1;
-        for (fields, _) in batch {
+        for fields in batch {
             self.chain.push_line(&mut self.buf, &time, fields);
         }
         let Some(cur) = self.cur.as_mut() else {

@@ -5,6 +5,7 @@
 mod cli;
 mod e2e;
 mod exec;
+mod fastpath;
 mod harness;
 mod minted;
 mod probe;

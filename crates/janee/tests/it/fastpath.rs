@@ -1,0 +1,277 @@
+//! The stateless-HTTP fast path for `tools/call` answers exactly as rmcp does.
+//!
+//! Each call is sent twice as raw HTTP/1.1: once with `Content-Length` (answered by the fast
+//! path) and once with `Transfer-Encoding: chunked` (which the fast path leaves to rmcp). The two
+//! answers, and the audit records the two calls leave, must be the same.
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::harness::{Janee, Upstream};
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// POST `body` to `/mcp` as raw HTTP/1.1 and read the whole answer (`Connection: close`).
+async fn post(
+    addr: std::net::SocketAddr,
+    token: Option<&str>,
+    body: &[u8],
+    chunked: bool,
+) -> Reply {
+    let mut req = format!(
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nConnection: close\r\n",
+        addr.port()
+    );
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    let mut bytes = Vec::new();
+    if chunked {
+        req.push_str("Transfer-Encoding: chunked\r\n\r\n");
+        bytes.extend_from_slice(req.as_bytes());
+        // Two chunks, so nothing can mistake the body for a fixed-length one.
+        let (a, b) = body.split_at(body.len() / 2);
+        for part in [a, b] {
+            bytes.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+            bytes.extend_from_slice(part);
+            bytes.extend_from_slice(b"\r\n");
+        }
+        bytes.extend_from_slice(b"0\r\n\r\n");
+    } else {
+        req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        bytes.extend_from_slice(req.as_bytes());
+        bytes.extend_from_slice(body);
+    }
+    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    sock.write_all(&bytes).await.unwrap();
+    let mut raw = Vec::new();
+    sock.read_to_end(&mut raw).await.unwrap();
+    parse_reply(&raw)
+}
+
+fn parse_reply(raw: &[u8]) -> Reply {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of the response head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    if chunked {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let eol = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let size = usize::from_str_radix(std::str::from_utf8(&rest[..eol]).unwrap().trim(), 16)
+                .unwrap();
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[eol + 2..eol + 2 + size]);
+            rest = &rest[eol + 2 + size + 2..];
+        }
+        body = out;
+    }
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// The upstream's `Date` header differs from one call to the next; blank it.
+fn without_dates(body: &[u8]) -> String {
+    let mut s = String::from_utf8(body.to_vec()).unwrap();
+    let key = "date\\\":\\\"";
+    let mut from = 0;
+    while let Some(i) = s[from..].find(key) {
+        let start = from + i + key.len();
+        let end = start + s[start..].find('\\').unwrap();
+        s.replace_range(start..end, "DATE");
+        from = start;
+    }
+    s
+}
+
+/// An audit record without the members that differ between any two calls.
+fn comparable(mut rec: Value) -> Value {
+    let o = rec.as_object_mut().unwrap();
+    for k in ["seq", "time", "durationMs", "prev", "mac"] {
+        o.remove(k);
+    }
+    rec
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_path_answers_and_audits_like_rmcp() {
+    let up = Upstream::recorder().await;
+    let j = Janee::new();
+    j.add_bearer("api", &up.url(), "sk_fastpath_0123456789abcdef");
+    let token = j.add_agent("claude");
+    let server = j.serve_http(&["--stateless"]);
+    let addr = server.addr;
+
+    let calls: Vec<(&str, Value)> = vec![
+        // Allowed.
+        (
+            "allowed",
+            json!({"name": "execute", "arguments": {"capability": "api", "method": "get", "path": "/v1/items?limit=5"}}),
+        ),
+        // Refused by policy: a tool result with isError.
+        (
+            "denied",
+            json!({"name": "execute", "arguments": {"capability": "nope", "method": "GET", "path": "/"}}),
+        ),
+        (
+            "bad path",
+            json!({"name": "execute", "arguments": {"capability": "api", "method": "GET", "path": "/a/%2e%2e/b"}}),
+        ),
+        // Malformed: JSON-RPC -32602 naming the field.
+        (
+            "missing field",
+            json!({"name": "execute", "arguments": {"capability": "api", "method": "GET"}}),
+        ),
+        (
+            "unknown field",
+            json!({"name": "execute", "arguments": {"capability": "api", "method": "GET", "path": "/", "evil": 1}}),
+        ),
+        (
+            "wrong type",
+            json!({"name": "execute", "arguments": {"capability": "api", "method": 5, "path": "/"}}),
+        ),
+        ("no arguments", json!({"name": "execute"})),
+        ("unknown tool", json!({"name": "nope", "arguments": {}})),
+        ("whoami", json!({"name": "whoami", "arguments": {}})),
+        ("list_services", json!({"name": "list_services"})),
+        (
+            "explain_access",
+            json!({"name": "explain_access", "arguments": {"capability": "api", "method": "DELETE", "path": "/x"}}),
+        ),
+    ];
+    for (i, (what, params)) in calls.iter().enumerate() {
+        for id in [json!(i), json!(format!("id-{i}"))] {
+            let msg = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
+            let body = serde_json::to_vec(&msg).unwrap();
+            let before = j.logs().len();
+            let fast = post(addr, Some(&token), &body, false).await;
+            let after_fast = j.logs();
+            let slow = post(addr, Some(&token), &body, true).await;
+            let after_slow = j.logs();
+            assert_eq!(fast.status, 200, "{what}: {}", fast.text());
+            assert_eq!(slow.status, 200, "{what}: {}", slow.text());
+            assert_eq!(
+                fast.header("content-type"),
+                slow.header("content-type"),
+                "{what}"
+            );
+            assert_eq!(
+                without_dates(&fast.body),
+                without_dates(&slow.body),
+                "{what}: the fast path and rmcp answered differently"
+            );
+            // The same audit records, in the same number (a first allowed call also opens a
+            // session, which the second reuses).
+            let fast_recs: Vec<Value> = after_fast[before..]
+                .iter()
+                .filter(|r| r["event"] != "session-open")
+                .cloned()
+                .map(comparable)
+                .collect();
+            let slow_recs: Vec<Value> = after_slow[after_fast.len()..]
+                .iter()
+                .cloned()
+                .map(comparable)
+                .collect();
+            assert_eq!(fast_recs, slow_recs, "{what}: audit records differ");
+        }
+    }
+    let (code, report) = j.audit_verify();
+    assert_eq!(code, Some(0), "{report}");
+
+    // The allowed call really went out, with the canonical path, once per request.
+    let hits = up
+        .requests()
+        .iter()
+        .filter(|r| r.target == "/v1/items?limit=5")
+        .count();
+    assert_eq!(hits, 4);
+
+    // Without a token, or with a wrong one: 401 before any tool runs, on both paths.
+    let msg = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "execute", "arguments": {"capability": "api", "method": "GET", "path": "/v1/anon"}}});
+    let body = serde_json::to_vec(&msg).unwrap();
+    for chunked in [false, true] {
+        for token in [None, Some("janee_at_not-a-real-token")] {
+            let r = post(addr, token, &body, chunked).await;
+            assert_eq!(r.status, 401, "{}", r.text());
+            assert!(r.header("www-authenticate").is_some());
+        }
+    }
+    assert!(
+        up.requests().iter().all(|r| r.target != "/v1/anon"),
+        "an unauthenticated call reached the upstream"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_the_fast_path_does_not_take_still_work() {
+    let up = Upstream::recorder().await;
+    let j = Janee::new();
+    j.add_bearer("api", &up.url(), "sk_fastpath_0123456789abcdef");
+    let token = j.add_agent("claude");
+    let server = j.serve_http(&["--stateless"]);
+    let addr = server.addr;
+
+    // Not JSON, not JSON-RPC, a batch, a notification: rmcp's own answers, on both paths.
+    for body in [
+        &b"{not json"[..],
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
+        br#"{"jsonrpc":"1.0","id":1,"method":"tools/call","params":{"name":"whoami"}}"#,
+        br#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"}}]"#,
+        br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        br#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#,
+        br#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"whoami","_meta":{"progressToken":1}}}"#,
+    ] {
+        let fast = post(addr, Some(&token), body, false).await;
+        let slow = post(addr, Some(&token), body, true).await;
+        assert_eq!(fast.status, slow.status, "{}", String::from_utf8_lossy(body));
+        assert_eq!(
+            fast.text(),
+            slow.text(),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+}
