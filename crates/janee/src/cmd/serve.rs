@@ -89,16 +89,7 @@ pub fn run(home: Home, args: ServeArgs) -> Result<()> {
     let options = ServeOptions {
         allow_anonymous: args.allow_anonymous,
     };
-    // One client on a pipe asks one thing after another: a single thread answers it without
-    // handing each request between threads. HTTP serves many clients at once.
-    let rt = if transport == "stdio" {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-    } else {
-        runtime()?
-    };
-    let served = rt.block_on(async move {
+    let served = runtime()?.block_on(async move {
         let state = AppState::new(home, store, options).await?;
         match transport {
             "http" => server::serve_http(state, http_opts).await,
