@@ -35,8 +35,8 @@
 //! - The standard library copies env values into its own spawn buffers, which are freed but
 //!   not wiped.
 //! - Each stream is scrubbed on its own: a secret written half to stdout and half to stderr,
-//!   or transformed in a way the scrubber does not know (line-wrapped hex, as `xxd -p`
-//!   prints long values), is not caught. Scrubbing is the last line of
+//!   or transformed in a way the scrubber does not know (`xxd` dumps with offsets and
+//!   spaces, nested encodings), is not caught. Scrubbing is the last line of
 //!   defence, not the first.
 //! - The child stays in Janee's session: if Janee has a controlling terminal, a child that
 //!   opens `/dev/tty` to prompt is stopped (background group) until the timeout kills it.

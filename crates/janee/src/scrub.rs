@@ -24,7 +24,8 @@
 //! `\r\n`) that sits between two base64 bytes (`A-Za-z0-9+/=_-`) removed, and the
 //! patterns are joined the same way; a match is replaced in the original text together with
 //! the line breaks inside it. So base64 wrapped at any width (`base64`, MIME, PEM) is found,
-//! as is a multi-line secret (a PEM key) however its lines end. Text without such line
+//! and hex wrapped by `xxd -p` (hex digits are base64 bytes), as is a multi-line secret (a
+//! PEM key) however its lines end. Text without such line
 //! breaks is matched as it is, at no extra cost.
 //!
 //! A [`Stream`] outputs exactly what [`Patterns::scrub`] gives for the whole
@@ -731,6 +732,18 @@ mod tests {
         let crlf = pem.replace('\n', "\r\n");
         let (out, hits) = p.scrub_str(&format!("key:\r\n{crlf}\r\nok"));
         assert_eq!((out.as_str(), hits), ("key:\r\n[REDACTED]\r\nok", 1));
+        // `xxd -p` wraps hex at 60 columns; hex digits are base64 bytes, so it is joined too.
+        let hex = hex::encode(format!("{}{secret}", "z".repeat(23)));
+        let wrapped: Vec<&str> = hex
+            .as_bytes()
+            .chunks(60)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        let (out, hits) = Patterns::new(&[secret]).scrub_str(&wrapped.join("\n"));
+        assert!(
+            hits >= 1 && !out.replace('\n', "").contains(&hex::encode(secret)),
+            "{out}"
+        );
         let plain = Patterns::new(&["abcdefgh12345678"]);
         assert_eq!(
             plain.scrub_str("line one\nline two\n").0,
