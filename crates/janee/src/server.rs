@@ -106,6 +106,32 @@ fn host_only(authority: &str) -> &str {
         .unwrap_or(authority)
 }
 
+/// The largest refused body that is still read (and dropped) before the 413 is sent.
+const DRAIN_MAX_BYTES: u64 = 64 << 20;
+/// How long reading a refused body may take.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads and drops up to `len` bytes of `body`, for at most [`DRAIN_TIME`]. True when the
+/// whole body was read (the connection can carry on).
+async fn drain(mut body: axum::body::Body, len: u64) -> bool {
+    use axum::body::HttpBody as _;
+    let read = async {
+        let mut seen: u64 = 0;
+        while seen < len {
+            match std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+                Some(Ok(frame)) => {
+                    seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+                }
+                _ => break,
+            }
+        }
+        seen >= len && body.is_end_stream()
+    };
+    tokio::time::timeout(DRAIN_TIME, read)
+        .await
+        .unwrap_or(false)
+}
+
 async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response {
     let h = req.headers();
     let host = h
@@ -144,7 +170,18 @@ async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response
         .and_then(|v| v.parse::<u64>().ok())
         && len > g.max_body
     {
-        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
+        // Clients that send the whole body before reading see the 413 only if it is read:
+        // an unread body makes the connection close under them (a reset, a broken pipe).
+        // Bodies up to a bound are read and dropped, then the connection closes.
+        let drained = len <= DRAIN_MAX_BYTES && drain(req.into_body(), len).await;
+        let mut resp = (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
+        if !drained {
+            resp.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+        }
+        return resp;
     }
     let presented = h
         .get(header::AUTHORIZATION)

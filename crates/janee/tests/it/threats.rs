@@ -1100,6 +1100,31 @@ async fn class9_audit_log_detects_tampering_and_keeps_one_line_per_event() {
 /// sent with chunked transfer encoding, writing in one task while reading the answer in
 /// another (a server may answer and close before the body is sent). The answer's status code,
 /// or `None` if the server closed without one.
+/// Like a simple client (Python's `urllib`): writes the whole oversized body, only then reads.
+async fn post_then_read(addr: std::net::SocketAddr, token: &str, len: usize) -> Option<u16> {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {token}\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n",
+        addr.port()
+    );
+    let mut request = head.into_bytes();
+    request.resize(request.len() + len, b' ');
+    s.write_all(&request).await.ok()?;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    let read = async {
+        while !got.windows(2).any(|w| w == b"\r\n") {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(15), read).await;
+    let line = String::from_utf8_lossy(&got);
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 async fn post_oversized(
     addr: std::net::SocketAddr,
     token: &str,
@@ -1133,6 +1158,9 @@ async fn post_oversized(
         if chunked {
             wr.write_all(b"0\r\n\r\n").await.ok()?;
         }
+        // Like a real client, keep the connection open (not half-closed) for the answer.
+        std::future::pending::<()>().await;
+        drop(wr);
         Some(())
     });
     let mut got = Vec::new();
@@ -1248,6 +1276,8 @@ async fn class10_http_transport_rejects_rebinding_cross_origin_unauthenticated_a
         let status = post_oversized(srv.addr, &token, 5 << 20, chunked).await;
         assert_eq!(status, Some(413), "5 MiB body, chunked: {chunked}");
     }
+    // A client that sends all of a 40 MiB body before reading gets the 413, not a reset.
+    assert_eq!(post_then_read(srv.addr, &token, 40 << 20).await, Some(413));
     // Just over the limit, through an ordinary client.
     let mut big = br#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"whoami","arguments":{"pad":""#.to_vec();
     big.extend(std::iter::repeat_n(b'a', (1 << 20) + 1));
