@@ -172,8 +172,14 @@ async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response
     {
         // Clients that send the whole body before reading see the 413 only if it is read:
         // an unread body makes the connection close under them (a reset, a broken pipe).
-        // Bodies up to a bound are read and dropped, then the connection closes.
-        let drained = len <= DRAIN_MAX_BYTES && drain(req.into_body(), len).await;
+        // For a caller with a valid token, bodies up to a bound are read and dropped first;
+        // anyone else is answered at once and the connection closed.
+        let known = h
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| crate::token::verify(t.trim(), &g.state.snapshot().tokens).is_some());
+        let drained = known && len <= DRAIN_MAX_BYTES && drain(req.into_body(), len).await;
         let mut resp = (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
         if !drained {
             resp.headers_mut().insert(
