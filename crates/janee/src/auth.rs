@@ -53,21 +53,32 @@ impl AuthKind {
     /// The scheme `raw` describes; `base` is the service's base URL (the default API root of
     /// a GitHub App).
     pub fn from_raw(raw: &RawAuth, base: &url::Url) -> Result<Self, String> {
-        if !matches!(
-            raw.kind.as_str(),
-            "github-app" | "service-account" | "oauth2"
-        ) {
-            let minting_keys = [
-                ("appId", raw.app_id.is_some()),
-                ("installationId", raw.installation_id.is_some()),
-                ("apiBase", raw.api_base.is_some()),
-                ("scopes", raw.scopes.is_some()),
-                ("tokenUrl", raw.token_url.is_some()),
-                ("grant", raw.grant.is_some()),
-            ];
-            if let Some((key, _)) = minting_keys.iter().find(|(_, set)| *set) {
+        // The minting keys, and the auth types each belongs to.
+        let minting_keys: [(&str, bool, &[&str]); 6] = [
+            ("appId", raw.app_id.is_some(), &["github-app"]),
+            (
+                "installationId",
+                raw.installation_id.is_some(),
+                &["github-app"],
+            ),
+            ("apiBase", raw.api_base.is_some(), &["github-app"]),
+            (
+                "scopes",
+                raw.scopes.is_some(),
+                &["service-account", "oauth2"],
+            ),
+            (
+                "tokenUrl",
+                raw.token_url.is_some(),
+                &["service-account", "oauth2"],
+            ),
+            ("grant", raw.grant.is_some(), &["oauth2"]),
+        ];
+        for (key, set, kinds) in minting_keys {
+            if set && !kinds.contains(&raw.kind.as_str()) {
                 return Err(format!(
-                    "`{key}` applies only to the token-minting auth types (github-app, service-account, oauth2), not `{}`",
+                    "`{key}` applies only to auth type {}, not `{}`",
+                    kinds.join(" or "),
                     raw.kind
                 ));
             }
@@ -375,16 +386,8 @@ fn minted_fields(m: &Minter) -> (&'static [&'static str], &'static [&'static str
 
 /// The minting configuration of a `github-app`, `service-account` or `oauth2` service.
 fn minter_from_raw(raw: &RawAuth, base: &url::Url) -> Result<Minter, String> {
+    // Keys of the other minting types were refused by `from_raw`.
     let kind = raw.kind.as_str();
-    let only = |key: &str, set: bool, kinds: &str| {
-        if set {
-            Err(format!(
-                "`{key}` applies only to auth type {kinds}, not `{kind}`"
-            ))
-        } else {
-            Ok(())
-        }
-    };
     let https_url = |key: &str, text: &str| -> Result<url::Url, String> {
         let url = url::Url::parse(text).map_err(|e| format!("`{key}` {text:?}: {e}"))?;
         let loopback = match url.host() {
@@ -423,13 +426,6 @@ fn minter_from_raw(raw: &RawAuth, base: &url::Url) -> Result<Minter, String> {
     };
     match kind {
         "github-app" => {
-            only("scopes", raw.scopes.is_some(), "service-account or oauth2")?;
-            only(
-                "tokenUrl",
-                raw.token_url.is_some(),
-                "service-account or oauth2",
-            )?;
-            only("grant", raw.grant.is_some(), "oauth2")?;
             let id = |key: &str, v: &Option<crate::config::raw::IdValue>| {
                 let text = v
                     .as_ref()
@@ -453,14 +449,6 @@ fn minter_from_raw(raw: &RawAuth, base: &url::Url) -> Result<Minter, String> {
             })
         }
         "service-account" => {
-            for (key, set) in [
-                ("appId", raw.app_id.is_some()),
-                ("installationId", raw.installation_id.is_some()),
-                ("apiBase", raw.api_base.is_some()),
-            ] {
-                only(key, set, "github-app")?;
-            }
-            only("grant", raw.grant.is_some(), "oauth2")?;
             let scopes = scopes()?;
             if scopes.is_empty() {
                 return Err(
@@ -478,13 +466,6 @@ fn minter_from_raw(raw: &RawAuth, base: &url::Url) -> Result<Minter, String> {
             })
         }
         _ => {
-            for (key, set) in [
-                ("appId", raw.app_id.is_some()),
-                ("installationId", raw.installation_id.is_some()),
-                ("apiBase", raw.api_base.is_some()),
-            ] {
-                only(key, set, "github-app")?;
-            }
             let token_url = raw
                 .token_url
                 .as_deref()

@@ -164,6 +164,17 @@ async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response
                 .into_response();
         }
     }
+    let presented = h
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let snap = g.state.snapshot();
+    let agent = presented.and_then(|t| crate::token::verify(t, &snap.tokens));
+    let presented = presented.is_some();
     if let Some(len) = h
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -174,12 +185,8 @@ async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response
         // an unread body makes the connection close under them (a reset, a broken pipe).
         // For a caller with a valid token, bodies up to a bound are read and dropped first;
         // anyone else is answered at once and the connection closed.
-        let known = h
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|t| crate::token::verify(t.trim(), &g.state.snapshot().tokens).is_some());
-        let drained = known && len <= DRAIN_MAX_BYTES && drain(req.into_body(), len).await;
+        let drained =
+            agent.is_some() && len <= DRAIN_MAX_BYTES && drain(req.into_body(), len).await;
         let mut resp = (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
         if !drained {
             resp.headers_mut().insert(
@@ -189,28 +196,19 @@ async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response
         }
         return resp;
     }
-    let presented = h
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    let snap = g.state.snapshot();
-    let caller = match presented.and_then(|t| crate::token::verify(t, &snap.tokens)) {
+    let caller = match agent {
         Some(agent) => Caller {
             agent: Some(agent.to_string()),
             via: IdentitySource::Token,
             label: None,
         },
-        None if presented.is_none() && g.state.options().allow_anonymous => Caller {
+        None if !presented && g.state.options().allow_anonymous => Caller {
             agent: None,
             via: IdentitySource::Anonymous,
             label: None,
         },
         None => {
-            let msg = if presented.is_some() {
+            let msg = if presented {
                 "invalid agent token"
             } else {
                 "missing agent token: send Authorization: Bearer <token> (create one with `janee agent add NAME`)"
