@@ -28,11 +28,27 @@ pub struct JaneeMcp {
     state: AppState,
     /// The stdio caller, fixed at start-up. Over HTTP the caller comes with each request.
     fixed: Option<Caller>,
+    /// Results are written by Janee's own message encoder, which splices deferred large
+    /// strings in ([`json::deferred_text`]); rmcp's writers are given whole texts.
+    own_encoder: bool,
 }
 
 impl JaneeMcp {
     pub fn new(state: AppState, fixed: Option<Caller>) -> Self {
-        Self { state, fixed }
+        Self {
+            state,
+            fixed,
+            own_encoder: false,
+        }
+    }
+
+    /// For a handler whose every result is written by Janee's own encoder (stdio, the HTTP
+    /// fast path): a large upstream body is escaped into the message once, as it is written,
+    /// rather than into the result text first.
+    #[must_use]
+    pub fn with_own_encoder(mut self) -> Self {
+        self.own_encoder = true;
+        self
     }
 
     fn caller(&self, ctx: &RequestContext<RoleServer>) -> Result<Caller, ErrorData> {
@@ -141,10 +157,21 @@ fn json_result<T: serde::Serialize + ?Sized>(value: &T, is_error: bool) -> CallT
 }
 
 /// The tool result of an upstream response: [`json_result`], with a large body escaped
-/// straight into the text rather than through serde.
-fn response_result(mut resp: crate::proxy::Response) -> CallToolResponse {
+/// straight into the text rather than through serde, or, when `deferred`, left out of the text
+/// for Janee's encoder to splice in as it writes the message.
+fn response_result(mut resp: crate::proxy::Response, deferred: bool) -> CallToolResponse {
     if resp.body.len() >= json::LARGE {
         let body = std::mem::replace(&mut resp.body, json::placeholder());
+        let body = if deferred {
+            match json::deferred_text(&resp, body) {
+                Ok(block) => {
+                    return CallToolResult::success(vec![ContentBlock::Text(block)]).into();
+                }
+                Err(body) => body,
+            }
+        } else {
+            body
+        };
         match json::to_string_with(&resp, &body) {
             Some(text) => return CallToolResult::success(vec![ContentBlock::text(text)]).into(),
             None => resp.body = body,
@@ -424,7 +451,7 @@ impl JaneeMcp {
                 rec.status = Some(resp.status);
                 rec.bytes_out = Some(resp.bytes_in);
                 rec.scrub_hits = Some(resp.scrub_hits as u64);
-                response_result(resp)
+                response_result(resp, self.own_encoder)
             }
             Err(f) => failure_result(&mut rec, f, &a.capability),
         };

@@ -149,14 +149,14 @@ pub async fn send(
         let room = cap.saturating_sub(read);
         let take = usize::try_from(room.min(chunk.len() as u64)).unwrap_or(chunk.len());
         read += take as u64;
-        body.extend_from_slice(&stream.push(&chunk[..take]));
+        stream.push_into(&chunk[..take], &mut body);
         if take < chunk.len() {
             truncated = true;
             break;
         }
     }
     if !truncated {
-        body.extend_from_slice(&stream.finish());
+        stream.finish_into(&mut body);
     }
     // When the cap cut the body, the bytes the scrubber still holds may be the start of a
     // secret that was cut in half: they are dropped, never flushed.

@@ -440,12 +440,16 @@ impl fmt::Debug for Stream {
 impl Stream {
     /// Pushes a chunk; returns the bytes that are safe to emit now.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.push_into(chunk, &mut out);
+        out
+    }
+
+    /// Pushes a chunk and appends the bytes that are safe to emit now to `out`.
+    pub fn push_into(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
         match &*self.patterns.matcher {
-            Matcher::Empty => chunk.to_vec(),
-            Matcher::Failed => {
-                self.saw_input |= !chunk.is_empty();
-                Vec::new()
-            }
+            Matcher::Empty => out.extend_from_slice(chunk),
+            Matcher::Failed => self.saw_input |= !chunk.is_empty(),
             Matcher::Ac(ac) => {
                 let needed = self.carry.len() + chunk.len();
                 if self.carry.capacity() < needed {
@@ -457,16 +461,12 @@ impl Stream {
                 }
                 self.carry.extend_from_slice(chunk);
                 let keep = self.patterns.max_len() - 1;
-                let mut out =
-                    Vec::with_capacity(self.carry.len().saturating_sub(keep) + REDACTED.len());
-                let (used, hits) =
-                    replace_joined(ac, &self.carry, self.before, Some(keep), &mut out);
+                let (used, hits) = replace_joined(ac, &self.carry, self.before, Some(keep), out);
                 if used > 0 {
                     self.before = Some(self.carry[used - 1]);
                 }
                 self.carry.drain(..used);
                 self.hits += hits;
-                out
             }
         }
     }
@@ -474,20 +474,25 @@ impl Stream {
     /// Ends the stream: returns the remaining scrubbed bytes. The stream may
     /// then be reused for a new input; [`Stream::hits`] keeps counting.
     pub fn finish(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.finish_into(&mut out);
+        out
+    }
+
+    /// [`Stream::finish`], appending to `out`.
+    pub fn finish_into(&mut self, out: &mut Vec<u8>) {
         match &*self.patterns.matcher {
-            Matcher::Empty => Vec::new(),
-            Matcher::Failed if !std::mem::take(&mut self.saw_input) => Vec::new(),
+            Matcher::Empty => {}
+            Matcher::Failed if !std::mem::take(&mut self.saw_input) => {}
             Matcher::Failed => {
                 self.hits += 1;
-                REDACTED.as_bytes().to_vec()
+                out.extend_from_slice(REDACTED.as_bytes());
             }
             Matcher::Ac(ac) => {
-                let mut out = Vec::with_capacity(self.carry.len() + REDACTED.len());
-                let (_, hits) = replace_joined(ac, &self.carry, self.before, None, &mut out);
+                let (_, hits) = replace_joined(ac, &self.carry, self.before, None, out);
                 self.carry.clear();
                 self.before = None;
                 self.hits += hits;
-                out
             }
         }
     }

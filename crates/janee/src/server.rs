@@ -22,6 +22,7 @@ use crate::mcp::JaneeMcp;
 use crate::policy::{Caller, IdentitySource};
 use crate::state::AppState;
 
+mod encode;
 mod fast;
 mod stdio;
 
@@ -70,7 +71,7 @@ pub async fn serve_stdio(state: AppState, caller: Caller) -> anyhow::Result<()> 
         format!("stdio, agent {}", caller.agent_str()),
     )
     .await;
-    let handler = JaneeMcp::new(state.clone(), Some(caller));
+    let handler = JaneeMcp::new(state.clone(), Some(caller)).with_own_encoder();
     let result = async {
         let running = handler
             .serve_with_ct(stdio::StdioTransport::new(), ct.clone())
@@ -274,7 +275,7 @@ pub async fn serve_http_on(
     );
     let endpoint = fast::McpEndpoint::new(
         mcp,
-        JaneeMcp::new(state.clone(), None),
+        JaneeMcp::new(state.clone(), None).with_own_encoder(),
         opts.stateless,
         &hosts,
     );

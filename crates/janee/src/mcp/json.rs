@@ -1,10 +1,17 @@
 //! JSON encoding of values that carry one large string (an upstream body, a tool result text):
 //! the value is serialised by serde with a placeholder in place of the string, and the string is
-//! escaped straight into the output (or, by [`split`] and [`push_escaped`], piece by piece into
+//! escaped straight into the output (or, by [`split`] and [`escape_into`], piece by piece into
 //! a stream). The text is exactly what `serde_json::to_string` produces, without serde's copies
-//! through a buffer that grows by doubling.
+//! through a buffer that grows by doubling, and with a table-driven escaper that handles eight
+//! plain bytes at a time.
+//!
+//! A tool result text that holds JSON is escaped twice on its way out (once into the text, once
+//! into the JSON-RPC message). [`deferred_text`] leaves the large string out of the text, so
+//! that Janee's own message encoder escapes it twice in a single pass ([`escape_twice_into`]).
 
+use rmcp::model::{JsonObject, MetaObject, TextContent};
 use serde::Serialize;
+use serde_json::Value;
 
 /// Stands in for the large string while serde encodes the rest. Control characters keep it
 /// from occurring in any header, path or name, and it is checked to occur exactly once.
@@ -24,13 +31,14 @@ pub(crate) fn to_string_with<T: Serialize + ?Sized>(value: &T, large: &str) -> O
     let shell = serde_json::to_string(value).ok()?;
     let (before, after) = split(&shell)?;
     // Room for a few escapes; more only costs one reallocation.
-    let mut out = String::with_capacity(shell.len() + large.len() + large.len() / 4);
-    out.push_str(before);
-    out.push('"');
-    push_escaped(&mut out, large);
-    out.push('"');
-    out.push_str(after);
-    Some(out)
+    let mut out = Vec::with_capacity(shell.len() + large.len() + large.len() / 4);
+    out.extend_from_slice(before.as_bytes());
+    out.push(b'"');
+    escape_into(&mut out, large.as_bytes());
+    out.push(b'"');
+    out.extend_from_slice(after.as_bytes());
+    // Escaping replaces ASCII bytes with ASCII, so the text is as valid UTF-8 as its parts.
+    String::from_utf8(out).ok()
 }
 
 /// `json` (an encoding that holds the placeholder) cut around the placeholder and its quotes,
@@ -44,9 +52,48 @@ pub(crate) fn placeholder() -> String {
     PLACEHOLDER.to_string()
 }
 
+/// The `_meta` key under which a deferred text's large string travels to the encoder.
+const DEFERRED: &str = "janee/deferred-string";
+
+/// A text block for the JSON of `value` (which holds the [`placeholder`]) with `large` in the
+/// placeholder's place, left unspliced: the text is the JSON with the placeholder, and `large`
+/// rides in the block's `_meta` until [`take_deferred`] takes it out again. Only for results
+/// that Janee's own encoder writes (it splices `large` in as it writes); `Err(large)` if the
+/// value does not encode with the placeholder exactly once.
+pub(crate) fn deferred_text<T: Serialize + ?Sized>(
+    value: &T,
+    large: String,
+) -> Result<TextContent, String> {
+    let Some(shell) = serde_json::to_string(value)
+        .ok()
+        .filter(|shell| split(shell).is_some())
+    else {
+        return Err(large);
+    };
+    let mut meta = JsonObject::new();
+    meta.insert(DEFERRED.to_string(), Value::String(large));
+    let mut block = TextContent::new(shell);
+    block.meta = Some(MetaObject(meta));
+    Ok(block)
+}
+
+/// The large string of a block made by [`deferred_text`], taken out of it (the block keeps the
+/// text with the placeholder, and no `_meta`); `None` for any other block.
+pub(crate) fn take_deferred(block: &mut TextContent) -> Option<String> {
+    let meta = &mut block.meta.as_mut()?.0;
+    if meta.len() != 1 || !matches!(meta.get(DEFERRED), Some(Value::String(_))) {
+        return None;
+    }
+    let Some(Value::String(large)) = meta.remove(DEFERRED) else {
+        return None;
+    };
+    block.meta = None;
+    Some(large)
+}
+
 /// What serde_json writes for each byte inside a string: 0 for the byte itself, `u` for
 /// `\u00XX`, else the letter after the backslash.
-static ESCAPE: [u8; 256] = {
+const ESCAPE: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
     while i < 0x20 {
@@ -63,28 +110,119 @@ static ESCAPE: [u8; 256] = {
     t
 };
 
-/// Append `s` escaped exactly as serde_json escapes string contents.
-pub(crate) fn push_escaped(out: &mut String, s: &str) {
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let e = ESCAPE[usize::from(b)];
-        if e == 0 {
-            continue;
-        }
-        // Cuts fall on ASCII bytes only, so every run is whole UTF-8.
-        out.push_str(&s[start..i]);
-        out.push('\\');
-        if e == b'u' {
-            out.push_str("u00");
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-        } else {
-            out.push(char::from(e));
-        }
-        start = i + 1;
+/// Per input byte, the bytes written for it (up to seven) and, in the last slot, their count.
+/// Writing all eight and advancing by the count keeps the loop free of branches.
+type Table = [[u8; 8]; 256];
+
+/// Each byte as serde_json writes it inside a string.
+static ONCE: Table = table(false);
+/// Each byte as it ends up when the string it is escaped into is itself escaped into another
+/// JSON string (a tool result text holding JSON): `"` becomes `\\\"`, a newline `\\n`.
+static TWICE: Table = table(true);
+
+const fn table(twice: bool) -> Table {
+    let mut t = [[0u8; 8]; 256];
+    let mut b = 0;
+    while b < 256 {
+        let once = escaped_once(b as u8);
+        t[b] = if twice { escaped_again(once) } else { once };
+        b += 1;
     }
-    out.push_str(&s[start..]);
+    t
+}
+
+const fn escaped_once(b: u8) -> [u8; 8] {
+    match ESCAPE[b as usize] {
+        0 => [b, 0, 0, 0, 0, 0, 0, 1],
+        b'u' => [
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            HEX[(b >> 4) as usize],
+            HEX[(b & 0xf) as usize],
+            0,
+            6,
+        ],
+        letter => [b'\\', letter, 0, 0, 0, 0, 0, 2],
+    }
+}
+
+/// An entry of [`ONCE`] escaped once more (its bytes are ASCII; only `\\` and `"` change).
+const fn escaped_again(once: [u8; 8]) -> [u8; 8] {
+    let mut e = [0u8; 8];
+    let (mut i, mut n) = (0, 0);
+    while i < once[7] as usize {
+        if once[i] == b'\\' || once[i] == b'"' {
+            e[n] = b'\\';
+            n += 1;
+        }
+        e[n] = once[i];
+        n += 1;
+        i += 1;
+    }
+    e[7] = n as u8;
+    e
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether none of eight bytes needs escaping: none below 0x20, none `"`, none `\\`.
+/// (Each test is exact for "any byte"; bytes of 0x80 and up are plain.)
+fn plain(w: u64) -> bool {
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+    let quote = (w ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES) & !(w ^ (ONES * u64::from(b'"')));
+    let backslash =
+        (w ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES) & !(w ^ (ONES * u64::from(b'\\')));
+    (below_space | quote | backslash) & HIGHS == 0
+}
+
+/// Bytes staged on the stack before they are appended to the output.
+const STAGE: usize = 8 * 1024;
+/// Room kept free in the stage: eight bytes of seven each, and the eight-byte write.
+const SLACK: usize = 64;
+
+fn escape_with(out: &mut Vec<u8>, input: &[u8], table: &Table) {
+    out.reserve(input.len() + input.len() / 8);
+    let mut stage = [0u8; STAGE];
+    let mut pos = 0;
+    let escape_one = |stage: &mut [u8; STAGE], pos: &mut usize, b: u8| {
+        let e = &table[usize::from(b)];
+        stage[*pos..*pos + 8].copy_from_slice(e);
+        *pos += usize::from(e[7]);
+    };
+    let mut words = input.chunks_exact(8);
+    for w in &mut words {
+        if pos > STAGE - SLACK {
+            out.extend_from_slice(&stage[..pos]);
+            pos = 0;
+        }
+        let word = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        if plain(word) {
+            stage[pos..pos + 8].copy_from_slice(w);
+            pos += 8;
+        } else {
+            for &b in w {
+                escape_one(&mut stage, &mut pos, b);
+            }
+        }
+    }
+    for &b in words.remainder() {
+        escape_one(&mut stage, &mut pos, b);
+    }
+    out.extend_from_slice(&stage[..pos]);
+}
+
+/// Append `s` escaped exactly as serde_json escapes string contents. Only ASCII bytes change,
+/// so `s` may be any piece of a string, cut anywhere.
+pub(crate) fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
+    escape_with(out, s, &ONCE);
+}
+
+/// Append `s` escaped twice: what escaping the output of [`escape_into`] would append.
+pub(crate) fn escape_twice_into(out: &mut Vec<u8>, s: &[u8]) {
+    escape_with(out, s, &TWICE);
 }
 
 #[cfg(test)]
@@ -101,9 +239,16 @@ mod tests {
     fn every_ascii_byte_escapes_like_serde() {
         let all: String = (0u8..128).map(char::from).collect();
         for s in [all.as_str(), "", "plain", "a\"b\\c\u{7f}é😀\u{2028}"] {
-            let mut out = String::new();
-            push_escaped(&mut out, s);
-            assert_eq!(out, serde_escaped(s), "{s:?}");
+            let mut out = Vec::new();
+            escape_into(&mut out, s.as_bytes());
+            assert_eq!(String::from_utf8(out).unwrap(), serde_escaped(s), "{s:?}");
+            let mut twice = Vec::new();
+            escape_twice_into(&mut twice, s.as_bytes());
+            assert_eq!(
+                String::from_utf8(twice).unwrap(),
+                serde_escaped(&serde_escaped(s)),
+                "{s:?}"
+            );
         }
     }
 
@@ -111,9 +256,12 @@ mod tests {
         #[test]
         fn escapes_like_serde(s in ".*", pad in 0usize..16) {
             let s = format!("{}{s}{}", "x".repeat(pad), "\"\n".repeat(pad % 3));
-            let mut out = String::new();
-            push_escaped(&mut out, &s);
-            prop_assert_eq!(&out, &serde_escaped(&s));
+            let mut out = Vec::new();
+            escape_into(&mut out, s.as_bytes());
+            prop_assert_eq!(String::from_utf8(out).unwrap(), serde_escaped(&s));
+            let mut twice = Vec::new();
+            escape_twice_into(&mut twice, s.as_bytes());
+            prop_assert_eq!(String::from_utf8(twice).unwrap(), serde_escaped(&serde_escaped(&s)));
         }
 
         #[test]

@@ -1,7 +1,8 @@
 //! The stateless-HTTP fast path: a plain `POST /mcp` carrying one JSON-RPC `tools/call` is
 //! answered here, by the same [`JaneeMcp`] tool methods, without rmcp building a service, a
 //! transport and two tasks for it. The answer is the JSON-RPC message rmcp would send, built
-//! from rmcp's own types and serialised the way rmcp serialises it.
+//! from rmcp's own types; its bytes are those rmcp would send, written by Janee's encoder
+//! ([`super::encode`]).
 //!
 //! Only requests on which rmcp's stateless handling is plain take this path; anything else (a
 //! session, SSE, another method, a 2026-07-28 request with `_meta`, `Mcp-*` routing headers,
@@ -21,6 +22,7 @@ use rmcp::transport::StreamableHttpService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use serde::Deserialize;
 
+use super::encode::Encoded;
 use crate::mcp::JaneeMcp;
 use crate::policy::Caller;
 
@@ -129,8 +131,12 @@ pub(super) async fn endpoint(State(ep): State<McpEndpoint>, req: Request) -> Res
             return (StatusCode::INTERNAL_SERVER_ERROR, "the tool call failed").into_response();
         }
     };
-    match serde_json::to_vec(&message) {
-        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+    match Encoded::new(message, false) {
+        Ok(body) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            body.into_vec(),
+        )
+            .into_response(),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("serialize json response: {e}"),
