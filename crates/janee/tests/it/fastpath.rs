@@ -275,3 +275,72 @@ async fn requests_the_fast_path_does_not_take_still_work() {
         );
     }
 }
+
+/// A body of about 400 KB of JSON lines with every kind of byte JSON escapes, non-ASCII text,
+/// and the key twice per hundred lines.
+fn large_body(key: &str) -> String {
+    (0..8_000)
+        .map(|i| {
+            let k = if i % 50 == 0 { key } else { "-" };
+            format!(
+                "{{\"n\":{i},\"q\":\"a\\\"b\\\\c\u{1}\u{7f}\",\"t\":\"\té😀\r\",\"k\":\"{k}\"}}\n"
+            )
+        })
+        .collect()
+}
+
+/// A large upstream body reaches the agent whole and scrubbed, the same over stdio, the HTTP
+/// fast path, rmcp's stateless handling and an HTTP session (Janee's encoder escapes the body
+/// into the message as it writes it; rmcp's writers get the text whole).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bodies_arrive_whole_and_scrubbed_over_every_transport() {
+    let key = "sk_large_body_0123456789abcdef";
+    let up = Upstream::serve(axum::Router::new().fallback(move || async move {
+        (
+            axum::http::StatusCode::OK,
+            [("content-type", "application/x-ndjson")],
+            large_body(key),
+        )
+    }))
+    .await;
+    let j = Janee::new();
+    j.add_bearer("api", &up.url(), key);
+    let token = j.add_agent("claude");
+    let want = large_body("[REDACTED]");
+    assert!(want.len() > 300_000);
+
+    let mut stdio = j.stdio(&["serve", "--agent", "claude"], "large-client");
+    let r = stdio.execute("api", "GET", "/large");
+    assert_eq!(
+        r.status(),
+        Some(200),
+        "{}",
+        r.text.chars().take(300).collect::<String>()
+    );
+    assert!(r.body() == want, "stdio: the body differs");
+    assert_ne!(r.json()["truncated"], json!(true));
+    drop(stdio);
+
+    let server = j.serve_http(&["--stateless"]);
+    let msg = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "execute", "arguments": {"capability": "api", "method": "GET", "path": "/large"}}});
+    let body = serde_json::to_vec(&msg).unwrap();
+    let fast = post(server.addr, Some(&token), &body, false).await;
+    let slow = post(server.addr, Some(&token), &body, true).await;
+    assert_eq!(fast.status, 200);
+    assert_eq!(
+        without_dates(&fast.body),
+        without_dates(&slow.body),
+        "the fast path and rmcp answered differently"
+    );
+    let reply: Value = serde_json::from_slice(&fast.body).unwrap();
+    let text = reply["result"]["content"][0]["text"].as_str().unwrap();
+    let result: Value = serde_json::from_str(text).unwrap();
+    assert!(result["body"] == json!(want), "HTTP: the body differs");
+    assert!(!String::from_utf8_lossy(&fast.body).contains(key));
+    drop(server);
+
+    let server = j.serve_http(&[]);
+    let session = server.connect(Some(&token), "large-client").await;
+    let r = session.execute("api", "GET", "/large").await;
+    assert!(r.body() == want, "HTTP session: the body differs");
+}
