@@ -84,9 +84,9 @@ impl JaneeMcp {
         Ok(caller)
     }
 
-    /// Answer a `tools/call` that arrived over stateless HTTP without going through rmcp's
-    /// request handling: `caller` is the identity the HTTP guard attached and `label` the
-    /// client name rmcp would have reported. `None` for `janee_exec`, which needs the rmcp
+    /// Answer a `tools/call` without going through rmcp's request handling (the stateless HTTP
+    /// fast path, the stdio pump): `caller` is the identity the HTTP guard attached (`None`:
+    /// the stdio caller) and `label` the client name rmcp would have reported. `None` for `janee_exec`, which needs the rmcp
     /// request context; the caller then hands the request to rmcp.
     pub(crate) async fn call_tool_stateless(
         &self,
@@ -102,6 +102,16 @@ impl JaneeMcp {
             Ok(caller) => self.call_other(&caller, name, arguments, None).await,
             Err(e) => Err(e),
         })
+    }
+
+    /// Whether an `execute` of `capability` may stop to ask the human for approval (which over
+    /// stdio is asked through the MCP client, by elicitation).
+    pub(crate) fn may_ask_approval(&self, capability: &str) -> bool {
+        self.state
+            .snapshot()
+            .config
+            .capability(capability)
+            .is_some_and(|c| !c.auto_approve)
     }
 
     /// Every tool but `janee_exec`: they need nothing from the rmcp request context but, for

@@ -73,9 +73,8 @@ pub async fn serve_stdio(state: AppState, caller: Caller) -> anyhow::Result<()> 
     .await;
     let handler = JaneeMcp::new(state.clone(), Some(caller)).with_own_encoder();
     let result = async {
-        let running = handler
-            .serve_with_ct(stdio::StdioTransport::new(), ct.clone())
-            .await?;
+        let transport = stdio::StdioTransport::new(handler.clone());
+        let running = handler.serve_with_ct(transport, ct.clone()).await?;
         running.waiting().await?;
         Ok::<_, anyhow::Error>(())
     }

@@ -168,48 +168,59 @@ const fn escaped_again(once: [u8; 8]) -> [u8; 8] {
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// Whether none of eight bytes needs escaping: none below 0x20, none `"`, none `\\`.
-/// (Each test is exact for "any byte"; bytes of 0x80 and up are plain.)
-fn plain(w: u64) -> bool {
-    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
-    let quote = (w ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES) & !(w ^ (ONES * u64::from(b'"')));
-    let backslash =
-        (w ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES) & !(w ^ (ONES * u64::from(b'\\')));
-    (below_space | quote | backslash) & HIGHS == 0
+/// The high bit of each of eight bytes (little-endian) that needs escaping: below 0x20, `"`
+/// or `\\`. Exact for the lowest flagged byte (a borrow only runs upward, so bytes above it may
+/// be flagged too); zero exactly when none needs escaping. Bytes of 0x80 and up are plain.
+fn escapes(w: u64) -> u64 {
+    let quote = w ^ (ONES * u64::from(b'"'));
+    let backslash = w ^ (ONES * u64::from(b'\\'));
+    (w.wrapping_sub(ONES * 0x20) & !w
+        | quote.wrapping_sub(ONES) & !quote
+        | backslash.wrapping_sub(ONES) & !backslash)
+        & HIGHS
 }
 
 /// Bytes staged on the stack before they are appended to the output.
 const STAGE: usize = 8 * 1024;
-/// Room kept free in the stage: eight bytes of seven each, and the eight-byte write.
+/// Room kept free in the stage: the most one step writes (seven plain bytes and an eight-byte
+/// entry, or seven entries of the tail).
 const SLACK: usize = 64;
 
 fn escape_with(out: &mut Vec<u8>, input: &[u8], table: &Table) {
     out.reserve(input.len() + input.len() / 8);
     let mut stage = [0u8; STAGE];
     let mut pos = 0;
-    let escape_one = |stage: &mut [u8; STAGE], pos: &mut usize, b: u8| {
-        let e = &table[usize::from(b)];
-        stage[*pos..*pos + 8].copy_from_slice(e);
-        *pos += usize::from(e[7]);
-    };
-    let mut words = input.chunks_exact(8);
-    for w in &mut words {
+    let mut i = 0;
+    // Eight bytes at a time: all of them when none needs escaping, else the plain ones before
+    // the first that does, and that one escaped.
+    while i + 8 <= input.len() {
         if pos > STAGE - SLACK {
             out.extend_from_slice(&stage[..pos]);
             pos = 0;
         }
-        let word = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-        if plain(word) {
-            stage[pos..pos + 8].copy_from_slice(w);
+        let bytes: [u8; 8] = input[i..i + 8].try_into().unwrap_or_default();
+        let flagged = escapes(u64::from_le_bytes(bytes));
+        stage[pos..pos + 8].copy_from_slice(&bytes);
+        if flagged == 0 {
             pos += 8;
-        } else {
-            for &b in w {
-                escape_one(&mut stage, &mut pos, b);
-            }
+            i += 8;
+            continue;
         }
+        let k = (flagged.trailing_zeros() / 8) as usize;
+        let e = &table[usize::from(bytes[k])];
+        pos += k;
+        stage[pos..pos + 8].copy_from_slice(e);
+        pos += usize::from(e[7]);
+        i += k + 1;
     }
-    for &b in words.remainder() {
-        escape_one(&mut stage, &mut pos, b);
+    if pos > STAGE - SLACK {
+        out.extend_from_slice(&stage[..pos]);
+        pos = 0;
+    }
+    for &b in &input[i..] {
+        let e = &table[usize::from(b)];
+        stage[pos..pos + 8].copy_from_slice(e);
+        pos += usize::from(e[7]);
     }
     out.extend_from_slice(&stage[..pos]);
 }
@@ -249,6 +260,30 @@ mod tests {
                 serde_escaped(&serde_escaped(s)),
                 "{s:?}"
             );
+        }
+    }
+
+    #[test]
+    fn every_byte_at_every_offset_of_a_word_escapes_like_serde() {
+        for c in (0u8..128).map(char::from).chain(['é', '😀']) {
+            for offset in 0..17 {
+                for tail in ["", "\u{0}\"\\x", "plain text é", "\u{1f}\u{1f}"] {
+                    let s = format!(
+                        "{}{c}{tail}{c}",
+                        "é".repeat(offset % 3) + &"a".repeat(offset)
+                    );
+                    let mut once = Vec::new();
+                    escape_into(&mut once, s.as_bytes());
+                    assert_eq!(String::from_utf8(once).unwrap(), serde_escaped(&s), "{s:?}");
+                    let mut twice = Vec::new();
+                    escape_twice_into(&mut twice, s.as_bytes());
+                    assert_eq!(
+                        String::from_utf8(twice).unwrap(),
+                        serde_escaped(&serde_escaped(&s)),
+                        "{s:?}"
+                    );
+                }
+            }
         }
     }
 

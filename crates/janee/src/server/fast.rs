@@ -28,7 +28,8 @@ use crate::policy::Caller;
 
 /// The MCP protocol versions whose stateless `tools/call` rmcp answers without per-request
 /// metadata, standard-header checks or 2026-07-28 result shapes.
-const LEGACY_VERSIONS: &[&str] = &["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+pub(super) const LEGACY_VERSIONS: &[&str] =
+    &["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
 
 /// `/mcp`: the fast path where it applies, rmcp otherwise.
 #[derive(Clone)]
@@ -149,21 +150,21 @@ pub(super) async fn endpoint(State(ep): State<McpEndpoint>, req: Request) -> Res
 /// task, no unknown member (any of which sends the request to rmcp).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Call<'a> {
+pub(super) struct Call<'a> {
     #[serde(borrow)]
-    jsonrpc: Cow<'a, str>,
-    id: RequestId,
+    pub(super) jsonrpc: Cow<'a, str>,
+    pub(super) id: RequestId,
     #[serde(borrow)]
-    method: Cow<'a, str>,
-    params: Params,
+    pub(super) method: Cow<'a, str>,
+    pub(super) params: Params,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
-    name: String,
+pub(super) struct Params {
+    pub(super) name: String,
     #[serde(default)]
-    arguments: Option<JsonObject>,
+    pub(super) arguments: Option<JsonObject>,
 }
 
 /// Headers on which rmcp's stateless POST handling has nothing to say beyond answering: a

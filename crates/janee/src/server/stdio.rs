@@ -1,9 +1,17 @@
-//! The stdio transport: rmcp's line reader, and a writer that encodes each outgoing message
-//! with Janee's own encoder ([`super::encode`]). rmcp's own writer serialises into a buffer
-//! that grows by doubling, through serde's byte-at-a-time string escaping; for a tool result of
-//! several megabytes that is most of the cost and a large share of the peak memory. Here a
-//! large tool result text is escaped piece by piece straight onto the pipe; the bytes on the
-//! wire are the same.
+//! The stdio transport: rmcp's line reader behind a pump that answers plain tool calls itself,
+//! and a writer that encodes each outgoing message with Janee's own encoder
+//! ([`super::encode`]).
+//!
+//! The pump reads each line first. A plain `tools/call` (as on the HTTP fast path: nothing but
+//! a name and arguments, no `_meta`, not `janee_exec`, from a client on a protocol version
+//! before 2026-07-28, and not an `execute` that could stop to ask the client for approval)
+//! is answered by the same [`JaneeMcp`] tool code without rmcp's service loop and per-request
+//! tasks; every other line goes on to rmcp unchanged, through an in-memory pipe.
+//!
+//! rmcp's own writer serialises into a buffer that grows by doubling, through serde's
+//! byte-at-a-time string escaping; for a tool result of several megabytes that is most of the
+//! cost and a large share of the peak memory. Here a large tool result text is escaped piece by
+//! piece straight onto the pipe; the bytes on the wire are the same.
 
 use std::io;
 use std::pin::Pin;
@@ -11,13 +19,19 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use rmcp::RoleServer;
-use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::model::{
+    ClientJsonRpcMessage, JsonObject, RequestId, ServerJsonRpcMessage, ServerResult,
+};
 use rmcp::transport::async_rw::AsyncRwTransport;
 use rmcp::transport::{StdioReader, StdioWriter, Transport};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use serde::Deserialize;
+use tokio::io::{AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream};
 use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::task::JoinSet;
 
 use super::encode::Encoded;
+use super::fast::{Call, LEGACY_VERSIONS, Params};
+use crate::mcp::JaneeMcp;
 
 /// Standard output, shared by the writer of messages and the reader's own error replies; each
 /// holder writes whole lines.
@@ -25,19 +39,172 @@ type Out = Arc<Mutex<Option<StdioWriter>>>;
 type OutGuard = OwnedMutexGuard<Option<StdioWriter>>;
 
 pub(super) struct StdioTransport {
-    read: AsyncRwTransport<RoleServer, StdioReader, ReplyWriter>,
+    read: AsyncRwTransport<RoleServer, DuplexStream, ReplyWriter>,
     out: Out,
 }
 
+/// Room in the in-memory pipe from the pump to rmcp's reader.
+const TO_RMCP: usize = 256 * 1024;
+
 impl StdioTransport {
-    pub(super) fn new() -> Self {
+    /// Serve stdin/stdout; plain tool calls are answered by `handler`.
+    pub(super) fn new(handler: JaneeMcp) -> Self {
         widen_stdout_pipe();
         let (stdin, stdout) = rmcp::transport::stdio_pipes();
         let out: Out = Arc::new(Mutex::new(Some(stdout)));
+        let (to_rmcp, from_pump) = tokio::io::duplex(TO_RMCP);
+        let pump = Pump {
+            handler,
+            out: out.clone(),
+            initializing: None,
+            client: None,
+        };
+        tokio::spawn(pump.run(stdin, to_rmcp));
         Self {
-            read: AsyncRwTransport::new_server(stdin, ReplyWriter::new(out.clone())),
+            read: AsyncRwTransport::new_server(from_pump, ReplyWriter::new(out.clone())),
             out,
         }
+    }
+}
+
+/// What the client said of itself in `initialize`.
+#[derive(Debug, Clone)]
+struct Client {
+    /// `clientInfo.name`, the label rmcp reports for each request.
+    label: Arc<str>,
+    /// It offered elicitation, so an `execute` may ask it for approval.
+    elicits: bool,
+    /// Its protocol version is one rmcp answers in the shape before 2026-07-28.
+    legacy: bool,
+}
+
+/// Reads the client's lines: answers plain tool calls, passes everything else to rmcp.
+struct Pump {
+    handler: JaneeMcp,
+    out: Out,
+    /// From `initialize`, until `notifications/initialized` completes the handshake.
+    initializing: Option<Client>,
+    /// Set once the handshake is complete; no call is answered here before.
+    client: Option<Client>,
+}
+
+impl Pump {
+    async fn run(mut self, stdin: StdioReader, mut to_rmcp: DuplexStream) {
+        let mut input = BufReader::with_capacity(64 * 1024, stdin);
+        let mut line = Vec::with_capacity(4096);
+        let mut calls = JoinSet::new();
+        loop {
+            line.clear();
+            match input.read_until(b'\n', &mut line).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            while calls.try_join_next().is_some() {}
+            if let Some((client, id, params)) = self.plain_call(&line) {
+                tracing::trace!(tool = %params.name, "tools/call answered by the stdio pump");
+                calls.spawn(answer(
+                    self.handler.clone(),
+                    self.out.clone(),
+                    client.label,
+                    id,
+                    params,
+                ));
+                continue;
+            }
+            self.watch_handshake(&line);
+            if to_rmcp.write_all(&line).await.is_err() {
+                break;
+            }
+        }
+        // Calls in flight are answered before rmcp sees the end of the input.
+        while calls.join_next().await.is_some() {}
+    }
+
+    /// The call on `line`, if it is one to answer here.
+    fn plain_call(&self, line: &[u8]) -> Option<(Client, RequestId, Params)> {
+        let client = self.client.as_ref().filter(|c| c.legacy)?;
+        let call = serde_json::from_slice::<Call<'_>>(line).ok()?;
+        if call.jsonrpc != "2.0" || call.method != "tools/call" || call.params.name == "janee_exec"
+        {
+            return None;
+        }
+        if client.elicits && call.params.name == "execute" {
+            let capability = call
+                .params
+                .arguments
+                .as_ref()
+                .and_then(|a| a.get("capability"))
+                .and_then(|c| c.as_str());
+            if capability.is_some_and(|c| self.handler.may_ask_approval(c)) {
+                return None;
+            }
+        }
+        Some((client.clone(), call.id, call.params))
+    }
+
+    /// Follow the handshake rmcp carries out: `initialize`, then `notifications/initialized`.
+    fn watch_handshake(&mut self, line: &[u8]) {
+        if self.client.is_some() || memchr::memmem::find(line, b"initialize").is_none() {
+            return;
+        }
+        let Ok(msg) = serde_json::from_slice::<Handshake>(line) else {
+            return;
+        };
+        match (msg.method.as_str(), msg.params) {
+            ("initialize", Some(p)) if self.initializing.is_none() => {
+                self.initializing = Some(Client {
+                    label: p.client_info.name.into(),
+                    elicits: p.capabilities.contains_key("elicitation"),
+                    legacy: LEGACY_VERSIONS.contains(&p.protocol_version.as_str()),
+                });
+            }
+            ("notifications/initialized", _) => self.client = self.initializing.take(),
+            _ => {}
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Handshake {
+    method: String,
+    #[serde(default)]
+    params: Option<InitializeParams>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InitializeParams {
+    protocol_version: String,
+    client_info: ClientInfo,
+    #[serde(default)]
+    capabilities: JsonObject,
+}
+
+#[derive(Deserialize)]
+struct ClientInfo {
+    name: String,
+}
+
+/// Answer one call and write the answer as rmcp would have.
+async fn answer(handler: JaneeMcp, out: Out, label: Arc<str>, id: RequestId, params: Params) {
+    let message = match handler
+        .call_tool_stateless(None, &label, &params.name, params.arguments)
+        .await
+    {
+        Some(Ok(result)) => {
+            let mut result = ServerResult::from(result);
+            result.strip_result_type_for_legacy_peer();
+            result.strip_non_object_output_for_legacy_peer();
+            ServerJsonRpcMessage::response(result, id)
+        }
+        Some(Err(error)) => ServerJsonRpcMessage::error(error, Some(id)),
+        None => return,
+    };
+    let mut out = out.lock().await;
+    if let Some(w) = out.as_mut()
+        && let Err(e) = write_message(w, message).await
+    {
+        tracing::debug!("stdout: {e}");
     }
 }
 

@@ -134,16 +134,9 @@ fn comparable(mut rec: Value) -> Value {
     rec
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fast_path_answers_and_audits_like_rmcp() {
-    let up = Upstream::recorder().await;
-    let j = Janee::new();
-    j.add_bearer("api", &up.url(), "sk_fastpath_0123456789abcdef");
-    let token = j.add_agent("claude");
-    let server = j.serve_http(&["--stateless"]);
-    let addr = server.addr;
-
-    let calls: Vec<(&str, Value)> = vec![
+/// One call of each kind: allowed, refused, malformed, and every tool but `janee_exec`.
+fn calls() -> Vec<(&'static str, Value)> {
+    vec![
         // Allowed.
         (
             "allowed",
@@ -179,7 +172,19 @@ async fn fast_path_answers_and_audits_like_rmcp() {
             "explain_access",
             json!({"name": "explain_access", "arguments": {"capability": "api", "method": "DELETE", "path": "/x"}}),
         ),
-    ];
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_path_answers_and_audits_like_rmcp() {
+    let up = Upstream::recorder().await;
+    let j = Janee::new();
+    j.add_bearer("api", &up.url(), "sk_fastpath_0123456789abcdef");
+    let token = j.add_agent("claude");
+    let server = j.serve_http(&["--stateless"]);
+    let addr = server.addr;
+
+    let calls = calls();
     for (i, (what, params)) in calls.iter().enumerate() {
         for id in [json!(i), json!(format!("id-{i}"))] {
             let msg = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
@@ -343,4 +348,43 @@ async fn large_bodies_arrive_whole_and_scrubbed_over_every_transport() {
     let session = server.connect(Some(&token), "large-client").await;
     let r = session.execute("api", "GET", "/large").await;
     assert!(r.body() == want, "HTTP session: the body differs");
+}
+
+/// Over stdio a plain tool call is answered by Janee's own pump; the same call with `_meta` in
+/// its params goes through rmcp. Both answers, and the audit records they leave, are the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_plain_calls_answer_and_audit_like_rmcp() {
+    let up = Upstream::recorder().await;
+    let j = Janee::new();
+    j.add_bearer("api", &up.url(), "sk_fastpath_0123456789abcdef");
+    j.add_agent("claude");
+    let mut s = j.stdio(&["serve", "--agent", "claude"], "stdio-client");
+    // The first call opens the session; later ones only use it.
+    assert_eq!(s.execute("api", "GET", "/warm").status(), Some(200));
+    for (what, params) in calls() {
+        let before = j.logs().len();
+        let plain = s.request("tools/call", params.clone());
+        let after_plain = j.logs();
+        let mut with_meta = params.clone();
+        with_meta["_meta"] = json!({});
+        let through_rmcp = s.request("tools/call", with_meta);
+        let after_rmcp = j.logs();
+        assert_eq!(
+            without_dates(&serde_json::to_vec(&plain).unwrap()),
+            without_dates(&serde_json::to_vec(&through_rmcp).unwrap()),
+            "{what}: the pump and rmcp answered differently"
+        );
+        let plain_recs: Vec<Value> = after_plain[before..]
+            .iter()
+            .cloned()
+            .map(comparable)
+            .collect();
+        let rmcp_recs: Vec<Value> = after_rmcp[after_plain.len()..]
+            .iter()
+            .cloned()
+            .map(comparable)
+            .collect();
+        assert_eq!(plain_recs, rmcp_recs, "{what}: audit records differ");
+    }
+    assert_eq!(up.count(), 3, "each allowed call reached the upstream once");
 }
