@@ -428,7 +428,7 @@ fn latency(opts: &Opts, home: &Home, direct: &Direct<'_>, report: &mut Report) -
     ));
     match ladder {
         Ok((who, deny)) => report.details.push(format!(
-            "stdio cost ladder (p50, same server): `whoami` {} (stdio + JSON-RPC + rmcp dispatch, no audit, no upstream); `execute` denied for an unknown capability {} (+{} for policy and the audit append); allowed `execute` {} (+{} for the upstream leg, whose direct cost is {})",
+            "stdio cost ladder (p50, same server): `whoami` {} (stdio + JSON-RPC + tool dispatch, no audit, no upstream); `execute` denied for an unknown capability {} (+{} for policy and the audit append); allowed `execute` {} (+{} for the upstream leg, whose direct cost is {})",
             fmt_ms(who.p50),
             fmt_ms(deny.p50),
             fmt_ms(deny.p50 - who.p50),
@@ -444,7 +444,7 @@ fn latency(opts: &Opts, home: &Home, direct: &Direct<'_>, report: &mut Report) -
         Ok(mut v) if !v.is_empty() => {
             let s = util::stats(&mut v);
             report.details.push(format!(
-                "Breakdown (p50): client-observed {} = in-handler `durationMs` {} (policy, upstream request, body read) + {} outside it (stdio read/write, JSON-RPC decode/encode, rmcp dispatch, audit append); the upstream alone (direct) takes {}",
+                "Breakdown (p50): client-observed {} = in-handler `durationMs` {} (policy, upstream request, body read) + {} outside it (stdio read/write, JSON-RPC decode/encode, tool dispatch, audit append); the upstream alone (direct) takes {}",
                 fmt_ms(js.p50),
                 fmt_ms(s.p50),
                 fmt_ms(js.p50 - s.p50),
