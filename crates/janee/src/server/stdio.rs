@@ -25,7 +25,9 @@ use rmcp::model::{
 use rmcp::transport::async_rw::AsyncRwTransport;
 use rmcp::transport::{StdioReader, StdioWriter, Transport};
 use serde::Deserialize;
-use tokio::io::{AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream};
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream,
+};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use tokio::task::JoinSet;
 
@@ -95,9 +97,16 @@ impl Pump {
         let mut calls = JoinSet::new();
         loop {
             line.clear();
-            match input.read_until(b'\n', &mut line).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
+            match read_line(&mut input, &mut line, MAX_LINE).await {
+                Ok(Line::Whole) => {}
+                Ok(Line::TooLong) => {
+                    tracing::error!(
+                        max_line_length = MAX_LINE,
+                        "an incoming message exceeded the maximum line length; discarded"
+                    );
+                    continue;
+                }
+                Ok(Line::End) | Err(_) => break,
             }
             while calls.try_join_next().is_some() {}
             if let Some((client, id, params)) = self.plain_call(&line) {
@@ -160,6 +169,50 @@ impl Pump {
             }
             ("notifications/initialized", _) => self.client = self.initializing.take(),
             _ => {}
+        }
+    }
+}
+
+/// The longest line read (rmcp's own limit): a longer one is dropped as it arrives, never held.
+const MAX_LINE: usize = rmcp::transport::async_rw::DEFAULT_MAX_LINE_LENGTH;
+
+enum Line {
+    /// `line` holds one line, its `\n` included.
+    Whole,
+    /// A line longer than the limit was read and dropped.
+    TooLong,
+    /// The input ended (a last line without `\n` is dropped, as rmcp drops it).
+    End,
+}
+
+/// Read one line into `line` without letting it grow past `max` bytes.
+async fn read_line<R: AsyncBufRead + Unpin>(
+    input: &mut R,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<Line> {
+    let mut discarding = false;
+    loop {
+        let available = input.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(Line::End);
+        }
+        let newline = memchr::memchr(b'\n', available);
+        let take = newline.map_or(available.len(), |i| i + 1);
+        if !discarding && line.len() + take > max {
+            line.clear();
+            discarding = true;
+        }
+        if !discarding {
+            line.extend_from_slice(&available[..take]);
+        }
+        input.consume(take);
+        if newline.is_some() {
+            return Ok(if discarding {
+                Line::TooLong
+            } else {
+                Line::Whole
+            });
         }
     }
 }
@@ -358,6 +411,28 @@ impl AsyncWrite for ReplyWriter {
 mod tests {
     use super::*;
     use rmcp::model::{CallToolResult, ContentBlock, NumberOrString, ServerResult};
+
+    #[tokio::test]
+    async fn lines_are_read_whole_and_a_long_one_is_dropped_unheld() {
+        let mut input: Vec<u8> = b"{\"a\":1}\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 300_000));
+        input.extend_from_slice(b"\nshort\nno newline");
+        let mut reader = BufReader::with_capacity(4096, &input[..]);
+        let mut line = Vec::new();
+        let mut seen = Vec::new();
+        loop {
+            line.clear();
+            match read_line(&mut reader, &mut line, 100_000).await.unwrap() {
+                Line::Whole => seen.push(String::from_utf8(line.clone()).unwrap()),
+                Line::TooLong => {
+                    assert!(line.capacity() <= 2 * 100_000, "the long line was held");
+                    seen.push("too long".into());
+                }
+                Line::End => break,
+            }
+        }
+        assert_eq!(seen, ["{\"a\":1}\n", "too long", "short\n"]);
+    }
 
     #[tokio::test]
     async fn lines_are_what_rmcp_writes() {

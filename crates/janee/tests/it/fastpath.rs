@@ -388,3 +388,30 @@ async fn stdio_plain_calls_answer_and_audit_like_rmcp() {
     }
     assert_eq!(up.count(), 3, "each allowed call reached the upstream once");
 }
+
+/// A line longer than the limit (16 MiB) is dropped as it arrives, never held whole, and the
+/// server goes on answering.
+#[test]
+fn stdio_drops_an_overlong_line_without_holding_it() {
+    let j = Janee::new();
+    j.add_agent("claude");
+    let mut s = j.stdio(&["serve", "--agent", "claude"], "stdio-client");
+    let before = s.peak_rss();
+    let chunk = vec![b'x'; 1 << 20];
+    let mut start =
+        b"{\"jsonrpc\":\"2.0\",\"id\":99,\"method\":\"tools/call\",\"params\":{\"name\":\""
+            .to_vec();
+    start.extend_from_slice(&chunk);
+    s.send_raw(&start);
+    for _ in 0..80 {
+        s.send_raw(&chunk);
+    }
+    s.send_raw(b"\"}}\n");
+    assert_eq!(s.whoami()["agentId"], json!("claude"));
+    let grown = s.peak_rss().saturating_sub(before);
+    assert!(
+        grown < 48 << 20,
+        "an 81 MiB line raised peak memory by {} MiB",
+        grown >> 20
+    );
+}

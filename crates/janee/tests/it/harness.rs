@@ -585,6 +585,24 @@ impl StdioMcp {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// Write raw bytes to the server's stdin.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stdin.write_all(bytes).expect("write to janee stdin");
+        self.stdin.flush().expect("flush janee stdin");
+    }
+
+    /// The server's peak resident set (`VmHWM`), in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("VmHWM")
+            * 1024
+    }
+
     fn send(&mut self, msg: &Value) {
         let mut line = serde_json::to_vec(msg).expect("json");
         line.push(b'\n');
