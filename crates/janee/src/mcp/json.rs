@@ -28,8 +28,13 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// belongs, as if `large` had been there: `Some(json)` equal to `serde_json::to_string` of that
 /// value, or `None` if the encoding failed or the placeholder was not found exactly once.
 pub(crate) fn to_string_with<T: Serialize + ?Sized>(value: &T, large: &str) -> Option<String> {
-    let shell = serde_json::to_string(value).ok()?;
-    let (before, after) = split(&shell)?;
+    splice(&serde_json::to_string(value).ok()?, large)
+}
+
+/// `shell` (JSON holding the placeholder exactly once) with `large` in the placeholder's
+/// place, or `None` unless the placeholder occurs exactly once.
+pub(crate) fn splice(shell: &str, large: &str) -> Option<String> {
+    let (before, after) = split(shell)?;
     // Room for a few escapes; more only costs one reallocation.
     let mut out = Vec::with_capacity(shell.len() + large.len() + large.len() / 4);
     out.extend_from_slice(before.as_bytes());

@@ -66,7 +66,7 @@ impl Encoded {
             // The message itself holds the placeholder elsewhere: encode it whole.
             if let Some(block) = single_text(&mut item) {
                 block.text = match deferred {
-                    Some(large) => splice(&text, &large),
+                    Some(large) => json::splice(&text, &large).unwrap_or(text),
                     None => text,
                 };
             }
@@ -133,20 +133,6 @@ fn single_text(item: &mut ServerJsonRpcMessage) -> Option<&mut TextContent> {
         [ContentBlock::Text(t)] => Some(t),
         _ => None,
     }
-}
-
-/// `text` (JSON holding the placeholder once) with `large` in the placeholder's place.
-fn splice(text: &str, large: &str) -> String {
-    let Some((before, after)) = json::split(text) else {
-        return text.to_string();
-    };
-    let mut out = Vec::with_capacity(text.len() + large.len() + large.len() / 4);
-    out.extend_from_slice(before.as_bytes());
-    out.push(b'"');
-    json::escape_into(&mut out, large.as_bytes());
-    out.push(b'"');
-    out.extend_from_slice(after.as_bytes());
-    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]
