@@ -316,7 +316,7 @@ impl JaneeMcp {
         for n in names {
             if let Some(service) = snap.config.service(n) {
                 let secrets = snap.secrets.get(n).map(|s| s.as_ref());
-                out.push(crate::probe::probe(self.state.http(), service, secrets).await);
+                out.push(crate::probe::probe(self.state.upstream(), service, secrets).await);
             }
         }
         let mut rec = Record::new(EventKind::Call);
@@ -575,7 +575,7 @@ impl JaneeMcp {
         rec.bytes_in = Some(a.body.as_ref().map_or(0, |b| b.len() as u64));
         let max = cap.max_response_bytes.unwrap_or(service.max_response_bytes);
         crate::proxy::send(
-            self.state.http(),
+            self.state.upstream(),
             service,
             secrets,
             crate::proxy::Outgoing {

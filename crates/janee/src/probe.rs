@@ -27,7 +27,7 @@ pub struct Probe {
 /// GET the service's `testPath` (or `/`) with its credential. Nothing of the response but the
 /// status is kept.
 pub async fn probe(
-    client: &reqwest::Client,
+    client: &crate::proxy::Upstream,
     service: &Service,
     secrets: Option<&ServiceSecrets>,
 ) -> Probe {
@@ -54,7 +54,7 @@ pub async fn probe(
         }
     };
     let started = Instant::now();
-    let result = crate::proxy::send(
+    let call = crate::proxy::send(
         client,
         service,
         secrets,
@@ -66,8 +66,17 @@ pub async fn probe(
             max_response_bytes: 64 * 1024,
             scope: None,
         },
-    )
-    .await;
+    );
+    let result = match tokio::time::timeout(PROBE_TIMEOUT, call).await {
+        Ok(r) => r,
+        Err(_) => Err(crate::proxy::UpstreamError {
+            service: service.name.to_string(),
+            reason: format!(
+                "no answer within {}",
+                crate::duration::format_duration(PROBE_TIMEOUT)
+            ),
+        }),
+    };
     p.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match result {
         Ok(r) => {
@@ -86,5 +95,5 @@ pub async fn probe(
     p
 }
 
-/// Default timeout for a probe when the service has a longer one.
+/// The longest a probe waits, whatever the service's own timeout.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);

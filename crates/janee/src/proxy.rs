@@ -1,10 +1,13 @@
 //! Carry out an allowed HTTP request: the canonical path on the service's origin, the credential
 //! injected, agent headers filtered, no redirects followed, the response capped and scrubbed.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+mod client;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use std::collections::BTreeMap;
+
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+
+pub use client::{Pool, Upstream};
 
 use crate::canon::CanonicalPath;
 use crate::config::{Service, TokenScope};
@@ -68,7 +71,7 @@ pub fn target_url(service: &Service, path: &CanonicalPath) -> String {
 }
 
 pub async fn send(
-    client: &reqwest::Client,
+    client: &Upstream,
     service: &Service,
     secrets: &ServiceSecrets,
     req: Outgoing<'_>,
@@ -83,7 +86,7 @@ pub async fn send(
         .map_err(|e| fail(format!("could not mint an access token: {e}")))?;
     let mut resp = dispatch(client, service, secrets, &req, token.as_ref()).await?;
     // A minted token the upstream refuses may have been revoked early: mint once more.
-    if resp.status() == reqwest::StatusCode::UNAUTHORIZED
+    if resp.status() == 401
         && let Some(refused) = &token
     {
         secrets.forget_minted(req.scope, refused).await;
@@ -98,7 +101,7 @@ pub async fn send(
         service: service.name.to_string(),
         reason: patterns.scrub_str(&reason).0,
     };
-    let status = resp.status().as_u16();
+    let status = resp.status();
     let mut out_headers = BTreeMap::new();
     let mut hits = 0;
     for (k, v) in resp.headers() {
@@ -142,7 +145,7 @@ pub async fn send(
             Err(e) => {
                 return Err(fail(format!(
                     "reading the response failed: {}",
-                    describe(&e, service.timeout)
+                    e.describe(service.timeout)
                 )));
             }
         };
@@ -174,12 +177,12 @@ pub async fn send(
 
 /// Builds and sends one attempt of `req`, with the credential (or the minted `token`).
 async fn dispatch(
-    client: &reqwest::Client,
+    client: &Upstream,
     service: &Service,
     secrets: &ServiceSecrets,
     req: &Outgoing<'_>,
     token: Option<&Token>,
-) -> Result<reqwest::Response, UpstreamError> {
+) -> Result<client::Response, UpstreamError> {
     let fail = |reason: String| UpstreamError {
         service: service.name.to_string(),
         reason: token
@@ -187,7 +190,7 @@ async fn dispatch(
             .scrub_str(&reason)
             .0,
     };
-    let method = reqwest::Method::from_bytes(req.method.as_bytes())
+    let method = hyper::Method::from_bytes(req.method.as_bytes())
         .map_err(|_| fail(format!("invalid method {:?}", req.method)))?;
     let mut url = url::Url::parse(&target_url(service, req.path))
         .map_err(|e| fail(format!("could not form the URL: {e}")))?;
@@ -221,11 +224,11 @@ async fn dispatch(
         let mut value = HeaderValue::from_str(&format!("Bearer {}", token.secret.expose()))
             .map_err(|_| fail("the minted token is not a valid header value".into()))?;
         value.set_sensitive(true);
-        headers.insert(reqwest::header::AUTHORIZATION, value);
+        headers.insert(hyper::header::AUTHORIZATION, value);
     }
-    if req.body.is_some() && !headers.contains_key(reqwest::header::CONTENT_TYPE) {
+    if req.body.is_some() && !headers.contains_key(hyper::header::CONTENT_TYPE) {
         headers.insert(
-            reqwest::header::CONTENT_TYPE,
+            hyper::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
     }
@@ -262,41 +265,16 @@ async fn dispatch(
             headers.insert(name, value);
         }
     }
-    let mut builder = client
-        .request(method, url)
-        .headers(headers)
-        .timeout(service.timeout);
-    if let Some(b) = req.body {
-        builder = builder.body(b.to_string());
-    }
-    builder
-        .send()
+    client
+        .send(client::Outgoing {
+            method,
+            url: &url,
+            headers,
+            body: req.body,
+            timeout: service.timeout,
+        })
         .await
-        .map_err(|e| fail(describe(&e, service.timeout)))
-}
-
-/// A reqwest error in words, without its URL (which may carry a query credential).
-fn describe(e: &reqwest::Error, timeout: Duration) -> String {
-    if e.is_timeout() {
-        return format!(
-            "no answer within {}",
-            crate::duration::format_duration(timeout)
-        );
-    }
-    if e.is_connect() {
-        return "could not connect".to_string();
-    }
-    let mut msg = String::new();
-    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    while let Some(s) = src {
-        msg = s.to_string();
-        src = s.source();
-    }
-    if msg.is_empty() {
-        "request failed".into()
-    } else {
-        msg
-    }
+        .map_err(|e| fail(e.describe(service.timeout)))
 }
 
 /// Scrub arbitrary text with every known secret (errors that may quote upstream text).

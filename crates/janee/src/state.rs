@@ -168,7 +168,7 @@ struct Inner {
     snapshot: RwLock<Arc<Snapshot>>,
     store: Mutex<Store>,
     audit: AuditLog,
-    http: reqwest::Client,
+    upstream: crate::proxy::Upstream,
     minting: Arc<Minting>,
     shutdown: CancellationToken,
     options: ServeOptions,
@@ -193,6 +193,7 @@ impl AppState {
             .tcp_nodelay(true)
             .user_agent(concat!("janee/", env!("CARGO_PKG_VERSION")))
             .build()?;
+        let upstream = crate::proxy::Upstream::new(http.clone())?;
         let minting = Minting::new(home.clone(), store.reopen()?, http.clone());
         let snapshot = build(&home, &store, &minting)?;
         let audit = AuditLog::open(&home.logs_dir(), store.key().subkey("audit")).await?;
@@ -203,7 +204,7 @@ impl AppState {
             snapshot: RwLock::new(Arc::new(snapshot)),
             store: Mutex::new(store),
             audit,
-            http,
+            upstream,
             minting,
             shutdown: CancellationToken::new(),
             options,
@@ -225,8 +226,9 @@ impl AppState {
         &self.0.audit
     }
 
-    pub fn http(&self) -> &reqwest::Client {
-        &self.0.http
+    /// The client of `execute`'s upstream calls.
+    pub fn upstream(&self) -> &crate::proxy::Upstream {
+        &self.0.upstream
     }
 
     pub fn home(&self) -> &Home {

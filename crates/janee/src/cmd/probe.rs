@@ -48,6 +48,7 @@ pub fn test(home: &Home, args: TestArgs) -> Result<()> {
         .timeout(crate::probe::PROBE_TIMEOUT)
         .build()?;
     let minting = crate::minted::Minting::new(home.clone(), store.reopen()?, client.clone());
+    let upstream = crate::proxy::Upstream::new(client)?;
     let mut secrets = Vec::new();
     for s in &services {
         secrets.push(
@@ -59,7 +60,7 @@ pub fn test(home: &Home, args: TestArgs) -> Result<()> {
     let results = super::serve::runtime()?.block_on(async {
         let mut out = Vec::new();
         for (s, sec) in services.iter().zip(&secrets) {
-            out.push(crate::probe::probe(&client, s, sec.as_ref()).await);
+            out.push(crate::probe::probe(&upstream, s, sec.as_ref()).await);
         }
         out
     });

@@ -11,7 +11,9 @@
 //! Origin, the body size and the bearer token, and attached the [`Caller`].
 
 use std::borrow::Cow;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -113,22 +115,22 @@ pub(super) async fn endpoint(State(ep): State<McpEndpoint>, req: Request) -> Res
     let Call { id, params, .. } = call;
     tracing::trace!(tool = %params.name, "tools/call on the fast path");
     let caller = parts.extensions.get::<Caller>().cloned();
-    // Its own task, as under rmcp: a client that disconnects does not cut a call short, so a
-    // call that reached the upstream is always audited.
-    let task = tokio::spawn(async move {
+    // A client that disconnects does not cut a call short (as under rmcp, where each call is
+    // its own task): a call that reached the upstream is always audited.
+    let call = Detached::new(async move {
         fast.handler
             .call_tool_stateless(caller.as_ref(), &fast.label, &params.name, params.arguments)
             .await
     });
-    let message = match task.await {
-        Ok(Some(Ok(result))) => {
+    let message = match call.await {
+        Some(Ok(result)) => {
             let mut result = ServerResult::from(result);
             result.strip_result_type_for_legacy_peer();
             result.strip_non_object_output_for_legacy_peer();
             ServerJsonRpcMessage::response(result, id)
         }
-        Ok(Some(Err(error))) => ServerJsonRpcMessage::error(error, Some(id)),
-        Ok(None) | Err(_) => {
+        Some(Err(error)) => ServerJsonRpcMessage::error(error, Some(id)),
+        None => {
             return (StatusCode::INTERNAL_SERVER_ERROR, "the tool call failed").into_response();
         }
     };
@@ -143,6 +145,43 @@ pub(super) async fn endpoint(State(ep): State<McpEndpoint>, req: Request) -> Res
             format!("serialize json response: {e}"),
         )
             .into_response(),
+    }
+}
+
+/// A future run by the task that awaits it, which runs on as a task of its own if that task
+/// drops it before it is done (a request whose connection closed).
+struct Detached<F: Future<Output: Send + 'static> + Send + 'static> {
+    fut: Option<Pin<Box<F>>>,
+}
+
+impl<F: Future<Output: Send + 'static> + Send + 'static> Detached<F> {
+    fn new(fut: F) -> Self {
+        Self {
+            fut: Some(Box::pin(fut)),
+        }
+    }
+}
+
+impl<F: Future<Output: Send + 'static> + Send + 'static> Future for Detached<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let Some(fut) = self.fut.as_mut() else {
+            return Poll::Pending;
+        };
+        let out = ready!(fut.as_mut().poll(cx));
+        self.fut = None;
+        Poll::Ready(out)
+    }
+}
+
+impl<F: Future<Output: Send + 'static> + Send + 'static> Drop for Detached<F> {
+    fn drop(&mut self) {
+        if let Some(fut) = self.fut.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(fut);
+        }
     }
 }
 

@@ -415,3 +415,42 @@ fn stdio_drops_an_overlong_line_without_holding_it() {
         grown >> 20
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_client_hangs_up_still_reaches_the_end_and_the_audit_log() {
+    let up = Upstream::slow(std::time::Duration::from_millis(600)).await;
+    let j = Janee::new();
+    j.add_bearer("api", &up.url(), "sk_hangup_0123456789");
+    let token = j.add_agent("claude");
+    let server = j.serve_http(&["--stateless"]);
+    let msg = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "execute", "arguments": {"capability": "api", "method": "GET", "path": "/slow"}}});
+    let body = serde_json::to_vec(&msg).unwrap();
+    let req = format!(
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n",
+        server.addr.port(),
+        body.len()
+    );
+    let mut sock = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    sock.write_all(req.as_bytes()).await.unwrap();
+    sock.write_all(&body).await.unwrap();
+    // Hang up while the upstream is still thinking.
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    assert_eq!(up.requests().len(), 1, "the call reached the upstream");
+    drop(sock);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let record = loop {
+        let found = j.logs().into_iter().find(|r| {
+            r["event"] == "call" && r["capability"] == "api" && r.get("status").is_some()
+        });
+        if let Some(r) = found {
+            break r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no audit record of the call"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(record["status"], 200, "{record}");
+    assert_eq!(record["decision"], "allow", "{record}");
+}
