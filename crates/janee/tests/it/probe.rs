@@ -91,3 +91,48 @@ async fn janee_test_and_test_service_tell_whether_the_credential_works() {
     let r = mcp.call("test_service", json!({"service": "other"})).await;
     assert!(r.is_error);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_calls_go_through_a_proxy_named_in_the_environment() {
+    let proxy = Upstream::recorder().await;
+    let j = Janee::new();
+    // A name that resolves nowhere: only a proxy can reach it.
+    let out = j.env.run_env(
+        &[
+            "add",
+            "api",
+            "--url",
+            "http://api.janee-proxy.test",
+            "--allow-http",
+            "--key-from-env",
+            "K",
+            "--test-path",
+            "/ping",
+        ],
+        &[("K", "sk_proxy_key_0123456789")],
+    );
+    assert!(out.status.success());
+
+    let out = j.env.run_env(&["test", "api", "--json"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let direct: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(direct[0]["reachable"], false, "{direct}");
+    let why = direct[0]["error"].as_str().unwrap_or_default();
+    assert!(why.contains("could not connect"), "{direct}");
+    assert!(proxy.requests().is_empty());
+
+    let out = j.env.run_env(
+        &["test", "api", "--json"],
+        &[("HTTP_PROXY", proxy.url().as_str())],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report[0]["authOk"], true, "{report}");
+    let seen = proxy.requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].target, "/ping");
+    assert_eq!(seen[0].header_values("host"), vec!["api.janee-proxy.test"]);
+    assert_eq!(
+        seen[0].header_values("authorization"),
+        vec!["Bearer sk_proxy_key_0123456789"]
+    );
+}
