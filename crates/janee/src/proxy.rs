@@ -135,7 +135,7 @@ pub async fn send(
     let cap = req.max_response_bytes;
     let mut stream = patterns.stream();
     let expected = resp.content_length().unwrap_or(0).min(cap);
-    let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+    let mut body = body_buffer(usize::try_from(expected).unwrap_or(0));
     let mut read: u64 = 0;
     let mut truncated = false;
     loop {
@@ -173,6 +173,46 @@ pub async fn send(
         scrub_hits: hits,
         bytes_in: read,
     })
+}
+
+/// Bodies from this size up are large: their buffer may be kept for the next large body.
+const SPARE_MIN: usize = 1 << 20;
+/// The largest buffer kept.
+const SPARE_MAX: usize = 16 << 20;
+
+/// One large body buffer kept from a finished call for the next large response, so that each
+/// large response does not fault in (and have the kernel zero) fresh pages.
+static SPARE: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+fn spare() -> std::sync::MutexGuard<'static, Vec<u8>> {
+    SPARE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A buffer for a body of `expected` bytes (0 when unknown): the spare one when the body is
+/// large and fits, else a new one.
+fn body_buffer(expected: usize) -> Vec<u8> {
+    if expected >= SPARE_MIN {
+        let mut spare = spare();
+        if spare.capacity() >= expected {
+            return std::mem::take(&mut *spare);
+        }
+    }
+    Vec::with_capacity(expected)
+}
+
+/// Hand back the body of a response that has been written, to be reused by a later one.
+pub fn recycle(body: String) {
+    let mut body = body.into_bytes();
+    if !(SPARE_MIN..=SPARE_MAX).contains(&body.capacity()) {
+        return;
+    }
+    let mut spare = spare();
+    if spare.capacity() < body.capacity() {
+        body.clear();
+        *spare = body;
+    }
 }
 
 /// Builds and sends one attempt of `req`, with the credential (or the minted `token`).
@@ -280,4 +320,36 @@ async fn dispatch(
 /// Scrub arbitrary text with every known secret (errors that may quote upstream text).
 pub fn scrub_text(patterns: &Patterns, text: &str) -> String {
     patterns.scrub_str(text).0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_body_buffer_is_reused_empty_and_small_or_huge_ones_are_not_kept() {
+        // Nothing else in this process hands back buffers of these sizes.
+        let mut large = String::with_capacity(3 << 20);
+        large.push_str("secret-free but stale");
+        let ptr = large.as_ptr();
+        recycle(large);
+        let again = body_buffer(2 << 20);
+        assert_eq!(again.as_ptr(), ptr, "the spare buffer is handed out again");
+        assert!(again.is_empty(), "and holds nothing of the last body");
+        assert!(body_buffer(2 << 20).as_ptr() != ptr, "only once");
+
+        recycle(String::with_capacity(64 << 10));
+        assert!(spare().capacity() < SPARE_MIN, "a small buffer is not kept");
+        recycle(String::with_capacity(SPARE_MAX + 1));
+        assert!(spare().capacity() <= SPARE_MAX, "nor a huge one");
+        // A body that does not fit the spare gets a buffer of its own.
+        recycle(String::with_capacity(2 << 20));
+        let bigger = body_buffer(4 << 20);
+        assert!(bigger.capacity() >= 4 << 20);
+        assert_eq!(
+            spare().capacity(),
+            2 << 20,
+            "the spare stays for a body it fits"
+        );
+    }
 }

@@ -187,36 +187,47 @@ fn escapes(w: u64) -> u64 {
 
 /// Bytes staged on the stack before they are appended to the output.
 const STAGE: usize = 8 * 1024;
-/// Room kept free in the stage: the most one step writes (seven plain bytes and an eight-byte
-/// entry, or seven entries of the tail).
-const SLACK: usize = 64;
+/// Room kept free in the stage: the most one word writes (eight entries of up to seven bytes,
+/// and the eight bytes staged after the last).
+const SLACK: usize = 8 * 8 + 8;
 
 fn escape_with(out: &mut Vec<u8>, input: &[u8], table: &Table) {
     out.reserve(input.len() + input.len() / 8);
     let mut stage = [0u8; STAGE];
     let mut pos = 0;
     let mut i = 0;
-    // Eight bytes at a time: all of them when none needs escaping, else the plain ones before
-    // the first that does, and that one escaped.
+    // Eight bytes at a time. The word is staged whole; each flagged byte is then replaced by its
+    // entry and the rest of the word staged again after it. A flag may be false (the test can
+    // flag a byte after one that truly needs escaping), which costs nothing: a plain byte's
+    // entry is itself. Bytes not flagged never need escaping.
     while i + 8 <= input.len() {
         if pos > STAGE - SLACK {
             out.extend_from_slice(&stage[..pos]);
             pos = 0;
         }
         let bytes: [u8; 8] = input[i..i + 8].try_into().unwrap_or_default();
-        let flagged = escapes(u64::from_le_bytes(bytes));
+        let word = u64::from_le_bytes(bytes);
+        let mut flagged = escapes(word);
         stage[pos..pos + 8].copy_from_slice(&bytes);
+        i += 8;
         if flagged == 0 {
             pos += 8;
-            i += 8;
             continue;
         }
-        let k = (flagged.trailing_zeros() / 8) as usize;
-        let e = &table[usize::from(bytes[k])];
-        pos += k;
-        stage[pos..pos + 8].copy_from_slice(e);
-        pos += usize::from(e[7]);
-        i += k + 1;
+        let mut done = 0;
+        while flagged != 0 {
+            let k = (flagged.trailing_zeros() / 8) as usize;
+            pos += k - done;
+            let e = &table[usize::from(bytes[k])];
+            stage[pos..pos + 8].copy_from_slice(e);
+            pos += usize::from(e[7]);
+            done = k + 1;
+            flagged &= flagged - 1;
+            if done < 8 {
+                stage[pos..pos + 8].copy_from_slice(&(word >> (8 * done)).to_le_bytes());
+            }
+        }
+        pos += 8 - done;
     }
     if pos > STAGE - SLACK {
         out.extend_from_slice(&stage[..pos]);

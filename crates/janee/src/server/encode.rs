@@ -28,6 +28,17 @@ pub(super) struct Encoded {
     at: usize,
 }
 
+impl Drop for Encoded {
+    fn drop(&mut self) {
+        // A twice-escaped segment is an upstream body.
+        for (kind, s) in &mut self.segments {
+            if matches!(kind, Kind::Twice) {
+                crate::proxy::recycle(std::mem::take(s));
+            }
+        }
+    }
+}
+
 impl Encoded {
     /// `item` encoded as compact JSON, followed by a newline if `newline`.
     pub(super) fn new(mut item: ServerJsonRpcMessage, newline: bool) -> serde_json::Result<Self> {
