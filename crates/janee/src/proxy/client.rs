@@ -40,8 +40,8 @@ pub enum Upstream {
     Proxied(reqwest::Client),
 }
 
-/// One request, as it will be sent.
-#[derive(Debug)]
+/// One request, as it will be sent. Its `Debug` shows neither the query (which may carry a
+/// credential) nor the header values.
 pub struct Outgoing<'a> {
     pub method: hyper::Method,
     pub url: &'a Url,
@@ -49,6 +49,19 @@ pub struct Outgoing<'a> {
     pub body: Option<&'a str>,
     /// For the whole exchange: connecting, sending, and reading the body to its end.
     pub timeout: Duration,
+}
+
+impl std::fmt::Debug for Outgoing<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outgoing")
+            .field("method", &self.method)
+            .field("origin", &self.url.origin().ascii_serialization())
+            .field("path", &self.url.path())
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("body_len", &self.body.map(str::len))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// Why an exchange failed, in words that never hold the URL (which may carry a query
@@ -660,6 +673,27 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("{}", e.describe(SECOND)));
         assert_eq!(conns.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn debug_shows_no_query_and_no_header_value() {
+        let url =
+            Url::parse("https://api.example.com/v1/x?api_key=sk_canary_debug_123").expect("url");
+        let mut headers = HeaderMap::new();
+        headers.insert("x-api-key", HeaderValue::from_static("sk_canary_debug_456"));
+        let out = Outgoing {
+            method: hyper::Method::GET,
+            url: &url,
+            headers,
+            body: Some("{}"),
+            timeout: SECOND,
+        };
+        let shown = format!("{out:?}");
+        assert!(
+            shown.contains("x-api-key") && shown.contains("/v1/x"),
+            "{shown}"
+        );
+        assert!(!shown.contains("sk_canary"), "{shown}");
     }
 
     #[tokio::test]
