@@ -405,7 +405,7 @@ impl PoolInner {
     fn give_back(&self, origin: Origin, sender: Sender) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = idle.entry(origin).or_default();
-        list.retain(|c| !c.sender.is_closed());
+        list.retain(|c| !c.sender.is_closed() && c.since.elapsed() < IDLE_TIMEOUT);
         if list.len() < MAX_IDLE_PER_ORIGIN {
             list.push(Idle {
                 sender,
