@@ -19,7 +19,8 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rmcp::model::{JsonObject, RequestId, ServerJsonRpcMessage, ServerResult};
+use rmcp::ErrorData;
+use rmcp::model::{CallToolResponse, JsonObject, RequestId, ServerJsonRpcMessage, ServerResult};
 use rmcp::transport::StreamableHttpService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use serde::Deserialize;
@@ -122,17 +123,8 @@ pub(super) async fn endpoint(State(ep): State<McpEndpoint>, req: Request) -> Res
             .call_tool_stateless(caller.as_ref(), &fast.label, &params.name, params.arguments)
             .await
     });
-    let message = match call.await {
-        Some(Ok(result)) => {
-            let mut result = ServerResult::from(result);
-            result.strip_result_type_for_legacy_peer();
-            result.strip_non_object_output_for_legacy_peer();
-            ServerJsonRpcMessage::response(result, id)
-        }
-        Some(Err(error)) => ServerJsonRpcMessage::error(error, Some(id)),
-        None => {
-            return (StatusCode::INTERNAL_SERVER_ERROR, "the tool call failed").into_response();
-        }
+    let Some(message) = legacy_reply(call.await, id) else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "the tool call failed").into_response();
     };
     match Encoded::new(message, false) {
         Ok(body) => (
@@ -146,6 +138,23 @@ pub(super) async fn endpoint(State(ep): State<McpEndpoint>, req: Request) -> Res
         )
             .into_response(),
     }
+}
+
+/// The JSON-RPC message rmcp sends a peer on a protocol version before 2026-07-28 for the
+/// outcome of [`JaneeMcp::call_tool_stateless`]; `None` when there was no outcome.
+pub(super) fn legacy_reply(
+    outcome: Option<Result<CallToolResponse, ErrorData>>,
+    id: RequestId,
+) -> Option<ServerJsonRpcMessage> {
+    Some(match outcome? {
+        Ok(result) => {
+            let mut result = ServerResult::from(result);
+            result.strip_result_type_for_legacy_peer();
+            result.strip_non_object_output_for_legacy_peer();
+            ServerJsonRpcMessage::response(result, id)
+        }
+        Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
+    })
 }
 
 /// A future run by the task that awaits it, which runs on as a task of its own if that task

@@ -19,9 +19,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use rmcp::RoleServer;
-use rmcp::model::{
-    ClientJsonRpcMessage, JsonObject, RequestId, ServerJsonRpcMessage, ServerResult,
-};
+use rmcp::model::{ClientJsonRpcMessage, JsonObject, RequestId, ServerJsonRpcMessage};
 use rmcp::transport::async_rw::AsyncRwTransport;
 use rmcp::transport::{StdioReader, StdioWriter, Transport};
 use serde::Deserialize;
@@ -32,7 +30,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use tokio::task::JoinSet;
 
 use super::encode::Encoded;
-use super::fast::{Call, LEGACY_VERSIONS, Params};
+use super::fast::{Call, LEGACY_VERSIONS, Params, legacy_reply};
 use crate::mcp::JaneeMcp;
 
 /// Standard output, shared by the writer of messages and the reader's own error replies; each
@@ -240,18 +238,11 @@ struct ClientInfo {
 
 /// Answer one call and write the answer as rmcp would have.
 async fn answer(handler: JaneeMcp, out: Out, label: Arc<str>, id: RequestId, params: Params) {
-    let message = match handler
+    let outcome = handler
         .call_tool_stateless(None, &label, &params.name, params.arguments)
-        .await
-    {
-        Some(Ok(result)) => {
-            let mut result = ServerResult::from(result);
-            result.strip_result_type_for_legacy_peer();
-            result.strip_non_object_output_for_legacy_peer();
-            ServerJsonRpcMessage::response(result, id)
-        }
-        Some(Err(error)) => ServerJsonRpcMessage::error(error, Some(id)),
-        None => return,
+        .await;
+    let Some(message) = legacy_reply(outcome, id) else {
+        return;
     };
     let mut out = out.lock().await;
     if let Some(w) = out.as_mut()
