@@ -28,6 +28,14 @@ impl Reply {
     }
 }
 
+/// A home with service `api` (bearer `key`, on `up`) and agent `claude`, whose token is returned.
+fn with_api(up: &Upstream, key: &str) -> (Janee, String) {
+    let j = Janee::new();
+    j.add_bearer("api", &up.url(), key);
+    let token = j.add_agent("claude");
+    (j, token)
+}
+
 /// POST `body` to `/mcp` as raw HTTP/1.1 and read the whole answer (`Connection: close`).
 async fn post(
     addr: std::net::SocketAddr,
@@ -35,6 +43,17 @@ async fn post(
     body: &[u8],
     chunked: bool,
 ) -> Reply {
+    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    sock.write_all(&request(addr, token, body, chunked))
+        .await
+        .unwrap();
+    let mut raw = Vec::new();
+    sock.read_to_end(&mut raw).await.unwrap();
+    parse_reply(&raw)
+}
+
+/// The bytes of a `POST /mcp` carrying `body`, with `Content-Length` or chunked.
+fn request(addr: std::net::SocketAddr, token: Option<&str>, body: &[u8], chunked: bool) -> Vec<u8> {
     let mut req = format!(
         "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nConnection: close\r\n",
         addr.port()
@@ -59,11 +78,7 @@ async fn post(
         bytes.extend_from_slice(req.as_bytes());
         bytes.extend_from_slice(body);
     }
-    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
-    sock.write_all(&bytes).await.unwrap();
-    let mut raw = Vec::new();
-    sock.read_to_end(&mut raw).await.unwrap();
-    parse_reply(&raw)
+    bytes
 }
 
 fn parse_reply(raw: &[u8]) -> Reply {
@@ -178,9 +193,7 @@ fn calls() -> Vec<(&'static str, Value)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fast_path_answers_and_audits_like_rmcp() {
     let up = Upstream::recorder().await;
-    let j = Janee::new();
-    j.add_bearer("api", &up.url(), "sk_fastpath_0123456789abcdef");
-    let token = j.add_agent("claude");
+    let (j, token) = with_api(&up, "sk_fastpath_0123456789abcdef");
     let server = j.serve_http(&["--stateless"]);
     let addr = server.addr;
 
@@ -253,9 +266,7 @@ async fn fast_path_answers_and_audits_like_rmcp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_the_fast_path_does_not_take_still_work() {
     let up = Upstream::recorder().await;
-    let j = Janee::new();
-    j.add_bearer("api", &up.url(), "sk_fastpath_0123456789abcdef");
-    let token = j.add_agent("claude");
+    let (j, token) = with_api(&up, "sk_fastpath_0123456789abcdef");
     let server = j.serve_http(&["--stateless"]);
     let addr = server.addr;
 
@@ -308,9 +319,7 @@ async fn large_bodies_arrive_whole_and_scrubbed_over_every_transport() {
         )
     }))
     .await;
-    let j = Janee::new();
-    j.add_bearer("api", &up.url(), key);
-    let token = j.add_agent("claude");
+    let (j, token) = with_api(&up, key);
     let want = large_body("[REDACTED]");
     assert!(want.len() > 300_000);
 
@@ -355,9 +364,7 @@ async fn large_bodies_arrive_whole_and_scrubbed_over_every_transport() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdio_plain_calls_answer_and_audit_like_rmcp() {
     let up = Upstream::recorder().await;
-    let j = Janee::new();
-    j.add_bearer("api", &up.url(), "sk_fastpath_0123456789abcdef");
-    j.add_agent("claude");
+    let (j, _) = with_api(&up, "sk_fastpath_0123456789abcdef");
     let mut s = j.stdio(&["serve", "--agent", "claude"], "stdio-client");
     // The first call opens the session; later ones only use it.
     assert_eq!(s.execute("api", "GET", "/warm").status(), Some(200));
@@ -419,20 +426,14 @@ fn stdio_drops_an_overlong_line_without_holding_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_whose_client_hangs_up_still_reaches_the_end_and_the_audit_log() {
     let up = Upstream::slow(std::time::Duration::from_millis(600)).await;
-    let j = Janee::new();
-    j.add_bearer("api", &up.url(), "sk_hangup_0123456789");
-    let token = j.add_agent("claude");
+    let (j, token) = with_api(&up, "sk_hangup_0123456789");
     let server = j.serve_http(&["--stateless"]);
     let msg = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "execute", "arguments": {"capability": "api", "method": "GET", "path": "/slow"}}});
     let body = serde_json::to_vec(&msg).unwrap();
-    let req = format!(
-        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n",
-        server.addr.port(),
-        body.len()
-    );
     let mut sock = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    sock.write_all(req.as_bytes()).await.unwrap();
-    sock.write_all(&body).await.unwrap();
+    sock.write_all(&request(server.addr, Some(&token), &body, false))
+        .await
+        .unwrap();
     // Hang up while the upstream is still thinking.
     tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     assert_eq!(up.requests().len(), 1, "the call reached the upstream");
