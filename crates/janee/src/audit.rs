@@ -57,7 +57,7 @@ use serde::Serialize;
 
 pub use read::{Filter, follow, format_human, read};
 pub use verify::{Problem, ProblemKind, VerifyReport, verify};
-pub use writer::AuditLog;
+pub use writer::{AuditLog, Coming};
 
 /// Cap, in characters, of each string field of a [`Record`] (before the truncation marker).
 pub const MAX_FIELD_CHARS: usize = 1000;

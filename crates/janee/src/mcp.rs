@@ -293,6 +293,7 @@ impl JaneeMcp {
     }
 
     async fn test_service(&self, caller: &Caller, a: args::TestServiceArgs) -> CallToolResponse {
+        let _coming = self.state.audit().coming();
         let snap = self.state.snapshot();
         let mut names: Vec<&str> = snap
             .config
@@ -445,6 +446,7 @@ impl JaneeMcp {
         a: ExecuteArgs,
         elicitor: Option<crate::gate::Elicitor>,
     ) -> CallToolResponse {
+        let _coming = self.state.audit().coming();
         let started = Instant::now();
         let snap = self.state.snapshot();
         let method = a.method.to_ascii_uppercase();

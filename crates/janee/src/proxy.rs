@@ -61,13 +61,17 @@ pub struct UpstreamError {
     pub reason: String,
 }
 
-/// The request exactly as it will be sent, for checks and tests.
-pub fn target_url(service: &Service, path: &CanonicalPath) -> String {
-    format!(
-        "{}{}",
-        service.base.origin(),
-        path.wire_path(service.base.base_path())
-    )
+/// The URL exactly as it will be sent: the service's origin (parsed once, with the config) and
+/// the canonical path under its base path. The path always starts with exactly one '/', so it
+/// is read as a path and never for an authority.
+pub fn target_url(service: &Service, path: &CanonicalPath) -> Result<url::Url, url::ParseError> {
+    let wire = path.wire_path(service.base.base_path());
+    if wire.starts_with("//") {
+        return Err(url::ParseError::EmptyHost);
+    }
+    url::Url::options()
+        .base_url(Some(service.base.url()))
+        .parse(&wire)
 }
 
 pub async fn send(
@@ -232,8 +236,8 @@ async fn dispatch(
     };
     let method = hyper::Method::from_bytes(req.method.as_bytes())
         .map_err(|_| fail(format!("invalid method {:?}", req.method)))?;
-    let mut url = url::Url::parse(&target_url(service, req.path))
-        .map_err(|e| fail(format!("could not form the URL: {e}")))?;
+    let mut url =
+        target_url(service, req.path).map_err(|e| fail(format!("could not form the URL: {e}")))?;
     let credential = secrets.credential(service);
     if !credential.query.is_empty() {
         let mut q = url.query_pairs_mut();
@@ -325,6 +329,50 @@ pub fn scrub_text(patterns: &Patterns, text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_target_url_is_the_one_a_full_parse_of_origin_and_wire_path_gives() {
+        let bases = [
+            "https://api.example.com",
+            "https://API.Example.com:443/v1/",
+            "http://127.0.0.1:8080/base/path",
+            "http://[::1]:9/x",
+            "https://bücher.example/api",
+        ];
+        let paths = [
+            "/",
+            "/v1/charges?limit=3&x=%20y",
+            "/a/./b/../c",
+            "/@evil.example/x",
+            "/:80/y?z=@w",
+            "/spaces here/{x}|^[]",
+            "/%41%2d%7e?q=%27",
+            "/ch_1?a=b?c",
+        ];
+        for base in bases {
+            let service = Service {
+                name: crate::names::ServiceName::new("s").expect("name"),
+                base: crate::config::BaseUrl::parse(base, false).expect("base"),
+                auth: crate::auth::AuthKind::Bearer {
+                    scheme: "Bearer".into(),
+                },
+                test_path: None,
+                timeout: std::time::Duration::from_secs(1),
+                max_response_bytes: 1,
+            };
+            for raw in paths {
+                let path = crate::canon::canonicalize(raw).expect(raw);
+                let full = format!(
+                    "{}{}",
+                    service.base.origin(),
+                    path.wire_path(service.base.base_path())
+                );
+                let url = target_url(&service, &path).expect(raw);
+                assert_eq!(url.as_str(), url::Url::parse(&full).expect(raw).as_str());
+                assert_eq!(url.origin(), service.base.url().origin(), "{base} {raw}");
+            }
+        }
+    }
 
     #[test]
     fn a_large_body_buffer_is_reused_empty_and_small_or_huge_ones_are_not_kept() {

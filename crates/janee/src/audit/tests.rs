@@ -278,6 +278,58 @@ async fn two_writers_on_one_directory_interleave_safely() {
     assert_eq!(seqs(dir.path()), (1..=1100).collect::<Vec<_>>());
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn calls_that_announce_their_records_share_one_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(dir.path(), key()).await.unwrap();
+    let n = 40;
+    let ready = Arc::new(tokio::sync::Barrier::new(n));
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let (log, ready) = (log.clone(), ready.clone());
+        tasks.push(tokio::spawn(async move {
+            let _coming = log.coming();
+            ready.wait().await;
+            log.append(call(i)).await.unwrap()
+        }));
+    }
+    let mut got = Vec::new();
+    for t in tasks {
+        got.push(t.await.unwrap());
+    }
+    got.sort_unstable();
+    assert_eq!(got, (1..=n as u64).collect::<Vec<_>>());
+    assert!(
+        log.batches_written() <= 2,
+        "{n} records took {} writes",
+        log.batches_written()
+    );
+    // Alone, a call writes at once.
+    let before = log.batches_written();
+    let _coming = log.coming();
+    assert_eq!(log.append(call(99)).await.unwrap(), n as u64 + 1);
+    assert_eq!(log.batches_written(), before + 1);
+    let report = verify(dir.path(), &key()).unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.lines, n as u64 + 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_append_dropped_while_it_waits_for_company_is_still_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(dir.path(), key()).await.unwrap();
+    let (_a, _b) = (log.coming(), log.coming());
+    let mut append = Box::pin(log.append(call(1)));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(
+        append.as_mut().poll(&mut cx).is_pending(),
+        "it waits a turn"
+    );
+    drop(append);
+    // In the file at once: written when the future was dropped, not left for a later flush.
+    assert_eq!(seqs(dir.path()), vec![1]);
+}
+
 #[test]
 fn injected_newlines_and_escapes_stay_on_one_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -6,12 +6,16 @@
 //! takes the whole queue as its next batch (one lock cycle, one `write(2)`) before it lets go,
 //! and then answers each waiting caller. So under load many calls share one write, and alone a
 //! call pays no hand-over to another thread.
+//!
+//! Calls announce the record they will write ([`AuditLog::coming`]). An async append made
+//! while other records are coming queues its record and yields once to the runtime first, so
+//! the calls that finish in the same turn of the scheduler share its write.
 
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, mpsc};
 use std::thread;
 use std::time::Duration;
@@ -46,6 +50,10 @@ struct Inner {
     writer: Mutex<Writer>,
     /// Records waiting for the thread that holds `writer`.
     queue: Mutex<Vec<(String, Reply<u64>)>>,
+    /// Calls that announced a record ([`AuditLog::coming`]) and have not finished.
+    coming: AtomicUsize,
+    /// Batches written (one `write(2)` each).
+    batches: AtomicUsize,
     syncer: Option<thread::JoinHandle<()>>,
 }
 
@@ -137,6 +145,8 @@ impl AuditLog {
                 dir,
                 writer: Mutex::new(writer),
                 queue: Mutex::default(),
+                coming: AtomicUsize::new(0),
+                batches: AtomicUsize::new(0),
                 syncer: Some(syncer),
             }),
         })
@@ -153,6 +163,16 @@ impl AuditLog {
     /// dropping the future after that does not cancel the write.
     pub async fn append(&self, rec: Record) -> Result<u64, AuditError> {
         let fields = rec.encode_fields()?;
+        if self.inner.coming.load(Ordering::Relaxed) > 1 {
+            // Others are on their way: let them queue their records behind this one, then write
+            // the lot (or leave it to whoever is writing already).
+            let (tx, rx) = oneshot::channel();
+            self.inner.queue().push((fields, Reply::Async(tx)));
+            let pick_up = PickUp(&self.inner);
+            tokio::task::yield_now().await;
+            drop(pick_up);
+            return rx.await.map_err(|_| AuditError::Closed)?;
+        }
         let fields = match self.inner.write_now(fields) {
             Ok(result) => return result,
             Err(fields) => fields,
@@ -160,6 +180,18 @@ impl AuditLog {
         let (tx, rx) = oneshot::channel();
         self.inner.enqueue(fields, Reply::Async(tx));
         rx.await.map_err(|_| AuditError::Closed)?
+    }
+
+    /// Announce a record this call will append: while the guard lives, other appends may wait
+    /// a moment to share one write with it.
+    pub fn coming(&self) -> Coming<'_> {
+        self.inner.coming.fetch_add(1, Ordering::Relaxed);
+        Coming(&self.inner)
+    }
+
+    /// How many batches this handle's log has written.
+    pub fn batches_written(&self) -> usize {
+        self.inner.batches.load(Ordering::Relaxed)
     }
 
     /// [`AuditLog::append`] for synchronous callers (CLI commands). Blocks the thread; do not
@@ -187,6 +219,32 @@ impl AuditLog {
     /// [`AuditLog::flush`] for synchronous callers.
     pub fn flush_blocking(&self) -> Result<(), AuditError> {
         self.inner.flush()
+    }
+}
+
+/// A call's announcement of its coming record ([`AuditLog::coming`]); withdrawn on drop.
+#[must_use = "the announcement ends when the guard is dropped"]
+pub struct Coming<'a>(&'a Inner);
+
+impl fmt::Debug for Coming<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Coming")
+    }
+}
+
+impl Drop for Coming<'_> {
+    fn drop(&mut self) {
+        self.0.coming.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Writes what is queued when dropped: after the yield of an append, or when its future is
+/// dropped during that yield (the record is never left waiting for a writer that may not come).
+struct PickUp<'a>(&'a Inner);
+
+impl Drop for PickUp<'_> {
+    fn drop(&mut self) {
+        self.0.pick_up_queued();
     }
 }
 
@@ -265,6 +323,7 @@ impl Inner {
             }
             let lines: Vec<&str> = batch.iter().map(|(f, _)| f.as_str()).collect();
             let result = w.locked(|w| w.write_batch(&lines));
+            self.batches.fetch_add(1, Ordering::Relaxed);
             for (seq, (_, reply)) in (0..).zip(batch) {
                 let answer = match &result {
                     Ok(first) => Ok(first + seq),

@@ -150,6 +150,7 @@ impl JaneeMcp {
         a: ExecArgs,
         ctx: &rmcp::service::RequestContext<rmcp::RoleServer>,
     ) -> CallToolResponse {
+        let _coming = self.state.audit().coming();
         let started = Instant::now();
         let argv = a.command.clone().into_argv();
         let mut rec = super::call_record(caller, &a.capability, a.reason.as_ref());

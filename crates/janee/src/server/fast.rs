@@ -37,7 +37,8 @@ pub(super) const LEGACY_VERSIONS: &[&str] =
 /// `/mcp`: the fast path where it applies, rmcp otherwise.
 #[derive(Clone)]
 pub(super) struct McpEndpoint {
-    rmcp: StreamableHttpService<JaneeMcp, LocalSessionManager>,
+    /// Shared: axum clones the endpoint for every request.
+    rmcp: Arc<StreamableHttpService<JaneeMcp, LocalSessionManager>>,
     fast: Option<Arc<Fast>>,
 }
 
@@ -69,7 +70,10 @@ impl McpEndpoint {
                 label: rmcp::model::Implementation::default().name,
             })
         });
-        Self { rmcp, fast }
+        Self {
+            rmcp: Arc::new(rmcp),
+            fast,
+        }
     }
 
     async fn to_rmcp(&self, req: Request) -> Response {
