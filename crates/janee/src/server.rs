@@ -25,6 +25,7 @@ use crate::state::AppState;
 mod encode;
 mod fast;
 mod stdio;
+mod workers;
 
 const RELOAD_EVERY: Duration = Duration::from_millis(250);
 
@@ -297,9 +298,14 @@ pub async fn serve_http_on(
         );
     eprintln!("janee: serving MCP on http://{addr}/mcp");
     record_lifecycle(&state, EventKind::ServerStart, format!("http {addr}")).await;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(ct.clone().cancelled_owned())
-        .await?;
+    let workers = workers::count();
+    if workers > 1 {
+        workers::serve(listener, app, workers, ct.clone()).await?;
+    } else {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(ct.clone().cancelled_owned())
+            .await?;
+    }
     record_lifecycle(&state, EventKind::ServerStop, format!("http {addr}")).await;
     state.audit().flush().await?;
     Ok(())

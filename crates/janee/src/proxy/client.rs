@@ -1,7 +1,9 @@
 //! The upstream client of `execute`.
 //!
-//! Janee keeps its own pool of HTTP/1.1 keep-alive connections, one list per origin, each
-//! connection driven by one task. A request goes out in origin form with the Host of its URL;
+//! Janee keeps its own pool of HTTP/1.1 keep-alive connections, one list per origin. A
+//! connection has no task of its own: the call using it drives its I/O while it waits for the
+//! response and reads the body, so an exchange costs no hand-over between tasks (and no wake-up
+//! of another worker thread). A request goes out in origin form with the Host of its URL;
 //! no redirect is followed; TLS is rustls with the Web PKI roots and HTTP/1.1 by ALPN. A
 //! connection goes back to the pool only once its response has been read to the end, and a
 //! request that a pooled connection closed under before it was sent is sent again on another.
@@ -10,8 +12,12 @@
 //! either case), requests go through reqwest instead, which honours it and `NO_PROXY`.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -237,9 +243,55 @@ impl Origin {
 }
 
 type Sender = SendRequest<Full<Bytes>>;
+/// The I/O side of one connection (hyper's `Connection`): it reads and writes only while polled.
+type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
+
+/// One connection: where requests go in, and its I/O, which the call using it drives.
+struct Conn {
+    sender: Sender,
+    /// `None` once the connection has ended.
+    driver: Option<Driver>,
+}
+
+/// Run `fut` (a step of a connection's exchange) to its end, driving the connection's I/O
+/// meanwhile. The driver is polled around `fut`, so that a request `fut` hands over is written,
+/// and a response the driver reads is taken, in the same poll.
+async fn drive<T>(driver: &mut Option<Driver>, fut: impl Future<Output = T>) -> T {
+    let mut fut = pin!(fut);
+    std::future::poll_fn(|cx| {
+        poll_driver(driver, cx);
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(v);
+        }
+        if driver.is_none() {
+            return Poll::Pending;
+        }
+        poll_driver(driver, cx);
+        fut.as_mut().poll(cx)
+    })
+    .await
+}
+
+impl Conn {
+    /// Whether the connection is still open, having let it take in what arrived while it
+    /// sat in the pool (a close by the server).
+    fn is_open(&mut self) -> bool {
+        poll_driver(&mut self.driver, &mut Context::from_waker(Waker::noop()));
+        self.driver.is_some() && !self.sender.is_closed()
+    }
+}
+
+/// Polls the connection's I/O; drops it once it has ended (its pending request then fails).
+fn poll_driver(driver: &mut Option<Driver>, cx: &mut Context<'_>) {
+    if let Some(d) = driver
+        && d.as_mut().poll(cx).is_ready()
+    {
+        *driver = None;
+    }
+}
 
 struct Idle {
-    sender: Sender,
+    conn: Conn,
     since: Instant,
 }
 
@@ -247,7 +299,11 @@ struct Idle {
 pub struct Pool(Arc<PoolInner>);
 
 struct PoolInner {
-    idle: Mutex<HashMap<Origin, Vec<Idle>>>,
+    /// Idle connections by the thread that gave them back and their origin: a connection's
+    /// I/O is registered with the runtime of the thread that opened it, and under one runtime per
+    /// thread (the HTTP server's workers) using it from another thread would wake that thread
+    /// for each of its reads.
+    idle: Mutex<HashMap<ThreadId, HashMap<Origin, Vec<Idle>>>>,
     tls: tokio_rustls::TlsConnector,
 }
 
@@ -308,15 +364,15 @@ impl Pool {
         let exchange = async {
             let mut request = request;
             loop {
-                let (mut sender, reused) = match self.checkout(&origin) {
-                    Some(s) => (s, true),
+                let (mut conn, reused) = match self.checkout(&origin) {
+                    Some(c) => (c, true),
                     None => (self.connect(&origin).await?, false),
                 };
-                if reused && sender.ready().await.is_err() {
+                if reused && drive(&mut conn.driver, conn.sender.ready()).await.is_err() {
                     continue;
                 }
-                match sender.try_send_request(request).await {
-                    Ok(resp) => return Ok((sender, resp)),
+                match drive(&mut conn.driver, conn.sender.try_send_request(request)).await {
+                    Ok(resp) => return Ok((conn, resp)),
                     Err(mut e) => match e.take_message() {
                         // The pooled connection closed before the request went out.
                         Some(unsent) if reused => request = unsent,
@@ -325,7 +381,7 @@ impl Pool {
                 }
             }
         };
-        let (sender, resp) = timeout_at(deadline, exchange)
+        let (conn, resp) = timeout_at(deadline, exchange)
             .await
             .map_err(|_| Failure::Timeout)??;
         let (head, body) = resp.into_parts();
@@ -333,23 +389,25 @@ impl Pool {
             head,
             body,
             deadline,
-            back: Some((self.0.clone(), origin, sender)),
+            conn: Some(conn),
+            back: Some((self.0.clone(), origin)),
         })
     }
 
     /// An idle connection to `origin` that is still open, if there is one.
-    fn checkout(&self, origin: &Origin) -> Option<Sender> {
+    fn checkout(&self, origin: &Origin) -> Option<Conn> {
+        let thread = std::thread::current().id();
         let mut idle = self.0.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let list = idle.get_mut(origin)?;
-        while let Some(c) = list.pop() {
-            if !c.sender.is_closed() && c.since.elapsed() < IDLE_TIMEOUT {
-                return Some(c.sender);
+        let list = idle.get_mut(&thread)?.get_mut(origin)?;
+        while let Some(mut c) = list.pop() {
+            if c.since.elapsed() < IDLE_TIMEOUT && c.conn.is_open() {
+                return Some(c.conn);
             }
         }
         None
     }
 
-    async fn connect(&self, origin: &Origin) -> Result<Sender, Failure> {
+    async fn connect(&self, origin: &Origin) -> Result<Conn, Failure> {
         let connect = |e: std::io::Error| Failure::Connect(e.to_string());
         let addrs: Vec<SocketAddr> = match origin.bare_host().parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, origin.port)],
@@ -389,26 +447,31 @@ impl Pool {
             let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
                 .await
                 .map_err(handshake_failed)?;
-            tokio::spawn(conn);
-            Ok(sender)
+            Ok(Conn {
+                sender,
+                driver: Some(Box::pin(conn)),
+            })
         } else {
             let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
                 .await
                 .map_err(handshake_failed)?;
-            tokio::spawn(conn);
-            Ok(sender)
+            Ok(Conn {
+                sender,
+                driver: Some(Box::pin(conn)),
+            })
         }
     }
 }
 
 impl PoolInner {
-    fn give_back(&self, origin: Origin, sender: Sender) {
+    fn give_back(&self, origin: Origin, conn: Conn) {
+        let thread = std::thread::current().id();
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let list = idle.entry(origin).or_default();
-        list.retain(|c| !c.sender.is_closed() && c.since.elapsed() < IDLE_TIMEOUT);
+        let list = idle.entry(thread).or_default().entry(origin).or_default();
+        list.retain(|c| c.conn.driver.is_some() && c.since.elapsed() < IDLE_TIMEOUT);
         if list.len() < MAX_IDLE_PER_ORIGIN {
             list.push(Idle {
-                sender,
+                conn,
                 since: Instant::now(),
             });
         }
@@ -421,7 +484,10 @@ pub struct Reply {
     head: hyper::http::response::Parts,
     body: Incoming,
     deadline: Instant,
-    back: Option<(Arc<PoolInner>, Origin, Sender)>,
+    /// The connection the body arrives on, driven while the body is read.
+    conn: Option<Conn>,
+    /// Where the connection goes once the body has been read to its end.
+    back: Option<(Arc<PoolInner>, Origin)>,
 }
 
 impl std::fmt::Debug for Reply {
@@ -435,18 +501,23 @@ impl std::fmt::Debug for Reply {
 impl Reply {
     async fn chunk(&mut self) -> Result<Option<Bytes>, Failure> {
         loop {
-            let frame = timeout_at(self.deadline, self.body.frame())
-                .await
-                .map_err(|_| Failure::Timeout)?;
+            let frame = self.body.frame();
+            let frame = match self.conn.as_mut() {
+                Some(conn) => timeout_at(self.deadline, drive(&mut conn.driver, frame)).await,
+                None => timeout_at(self.deadline, frame).await,
+            }
+            .map_err(|_| Failure::Timeout)?;
             match frame {
                 None => {
-                    if let Some((pool, origin, sender)) = self.back.take() {
-                        pool.give_back(origin, sender);
+                    if let (Some((pool, origin)), Some(conn)) = (self.back.take(), self.conn.take())
+                    {
+                        pool.give_back(origin, conn);
                     }
                     return Ok(None);
                 }
                 Some(Err(e)) => {
                     self.back = None;
+                    self.conn = None;
                     return Err(Failure::of_hyper(&e));
                 }
                 Some(Ok(frame)) => {
