@@ -1,9 +1,10 @@
 //! The upstream client of `execute`.
 //!
-//! Janee keeps its own pool of HTTP/1.1 keep-alive connections, one list per origin. A
-//! connection has no task of its own: the call using it drives its I/O while it waits for the
-//! response and reads the body, so an exchange costs no hand-over between tasks (and no wake-up
-//! of another worker thread). A request goes out in origin form with the Host of its URL;
+//! Janee keeps its own pool of HTTP/1.1 keep-alive connections, one list per origin (and per
+//! thread under a single-threaded runtime). There, a connection has no task of its own: the
+//! call using it drives its I/O while it waits for the response and reads the body, so an
+//! exchange costs no hand-over between tasks. Under a multi-threaded runtime each connection
+//! is driven by a task of its own. A request goes out in origin form with the Host of its URL;
 //! no redirect is followed; TLS is rustls with the Web PKI roots and HTTP/1.1 by ALPN. A
 //! connection goes back to the pool only once its response has been read to the end, and a
 //! request that a pooled connection closed under before it was sent is sent again on another.
@@ -246,48 +247,88 @@ type Sender = SendRequest<Full<Bytes>>;
 /// The I/O side of one connection (hyper's `Connection`): it reads and writes only while polled.
 type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
 
-/// One connection: where requests go in, and its I/O, which the call using it drives.
+/// Who drives a connection's I/O.
+enum Io {
+    /// The call using the connection, while it waits for the response and reads the body. Under
+    /// a single-threaded runtime (the HTTP server's workers) this saves two hand-overs between
+    /// tasks per exchange.
+    Inline(Driver),
+    /// A task of its own: under a multi-threaded runtime, where another worker can run it.
+    Task,
+    /// Nobody: the connection has ended.
+    Ended,
+}
+
+impl Io {
+    /// Start driving `driver` the way that suits the current runtime.
+    fn start(driver: Driver) -> Self {
+        if single_threaded() {
+            Self::Inline(driver)
+        } else {
+            tokio::spawn(driver);
+            Self::Task
+        }
+    }
+
+    /// Polls an inline driver; marks the connection ended once it has (its pending request
+    /// then fails).
+    fn poll(&mut self, cx: &mut Context<'_>) {
+        if let Self::Inline(d) = self
+            && d.as_mut().poll(cx).is_ready()
+        {
+            *self = Self::Ended;
+        }
+    }
+}
+
+/// One connection: where requests go in, and who drives its I/O.
 struct Conn {
     sender: Sender,
-    /// `None` once the connection has ended.
-    driver: Option<Driver>,
+    io: Io,
 }
 
 /// Run `fut` (a step of a connection's exchange) to its end, driving the connection's I/O
-/// meanwhile. The driver is polled around `fut`, so that a request `fut` hands over is written,
-/// and a response the driver reads is taken, in the same poll.
-async fn drive<T>(driver: &mut Option<Driver>, fut: impl Future<Output = T>) -> T {
+/// meanwhile if that is the caller's job. An inline driver is polled around `fut`, so that a
+/// request `fut` hands over is written, and a response the driver reads is taken, in the same
+/// poll.
+async fn drive<T>(io: &mut Io, fut: impl Future<Output = T>) -> T {
+    if !matches!(io, Io::Inline(_)) {
+        return fut.await;
+    }
     let mut fut = pin!(fut);
     std::future::poll_fn(|cx| {
-        poll_driver(driver, cx);
+        io.poll(cx);
         if let Poll::Ready(v) = fut.as_mut().poll(cx) {
             return Poll::Ready(v);
         }
-        if driver.is_none() {
+        if !matches!(io, Io::Inline(_)) {
             return Poll::Pending;
         }
-        poll_driver(driver, cx);
+        io.poll(cx);
         fut.as_mut().poll(cx)
     })
     .await
 }
 
 impl Conn {
-    /// Whether the connection is still open, having let it take in what arrived while it
-    /// sat in the pool (a close by the server).
+    /// Whether the connection is still open, having let an inline driver take in what arrived
+    /// while it sat in the pool (a close by the server).
     fn is_open(&mut self) -> bool {
-        poll_driver(&mut self.driver, &mut Context::from_waker(Waker::noop()));
-        self.driver.is_some() && !self.sender.is_closed()
+        self.io.poll(&mut Context::from_waker(Waker::noop()));
+        !matches!(self.io, Io::Ended) && !self.sender.is_closed()
     }
 }
 
-/// Polls the connection's I/O; drops it once it has ended (its pending request then fails).
-fn poll_driver(driver: &mut Option<Driver>, cx: &mut Context<'_>) {
-    if let Some(d) = driver
-        && d.as_mut().poll(cx).is_ready()
-    {
-        *driver = None;
-    }
+/// Which thread's idle connections a call may use: its own under a single-threaded runtime,
+/// any (`None`) under a multi-threaded one, whose workers share one I/O driver.
+fn pool_thread() -> Option<ThreadId> {
+    single_threaded().then(|| std::thread::current().id())
+}
+
+/// Whether the calling task runs under a single-threaded runtime.
+fn single_threaded() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
 }
 
 struct Idle {
@@ -303,7 +344,7 @@ struct PoolInner {
     /// I/O is registered with the runtime of the thread that opened it, and under one runtime per
     /// thread (the HTTP server's workers) using it from another thread would wake that thread
     /// for each of its reads.
-    idle: Mutex<HashMap<ThreadId, HashMap<Origin, Vec<Idle>>>>,
+    idle: Mutex<HashMap<Option<ThreadId>, HashMap<Origin, Vec<Idle>>>>,
     tls: tokio_rustls::TlsConnector,
 }
 
@@ -368,10 +409,10 @@ impl Pool {
                     Some(c) => (c, true),
                     None => (self.connect(&origin).await?, false),
                 };
-                if reused && drive(&mut conn.driver, conn.sender.ready()).await.is_err() {
+                if reused && drive(&mut conn.io, conn.sender.ready()).await.is_err() {
                     continue;
                 }
-                match drive(&mut conn.driver, conn.sender.try_send_request(request)).await {
+                match drive(&mut conn.io, conn.sender.try_send_request(request)).await {
                     Ok(resp) => return Ok((conn, resp)),
                     Err(mut e) => match e.take_message() {
                         // The pooled connection closed before the request went out.
@@ -396,7 +437,7 @@ impl Pool {
 
     /// An idle connection to `origin` that is still open, if there is one.
     fn checkout(&self, origin: &Origin) -> Option<Conn> {
-        let thread = std::thread::current().id();
+        let thread = pool_thread();
         let mut idle = self.0.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = idle.get_mut(&thread)?.get_mut(origin)?;
         while let Some(mut c) = list.pop() {
@@ -449,7 +490,7 @@ impl Pool {
                 .map_err(handshake_failed)?;
             Ok(Conn {
                 sender,
-                driver: Some(Box::pin(conn)),
+                io: Io::start(Box::pin(conn)),
             })
         } else {
             let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -457,7 +498,7 @@ impl Pool {
                 .map_err(handshake_failed)?;
             Ok(Conn {
                 sender,
-                driver: Some(Box::pin(conn)),
+                io: Io::start(Box::pin(conn)),
             })
         }
     }
@@ -465,10 +506,14 @@ impl Pool {
 
 impl PoolInner {
     fn give_back(&self, origin: Origin, conn: Conn) {
-        let thread = std::thread::current().id();
+        let thread = pool_thread();
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = idle.entry(thread).or_default().entry(origin).or_default();
-        list.retain(|c| c.conn.driver.is_some() && c.since.elapsed() < IDLE_TIMEOUT);
+        list.retain(|c| {
+            !matches!(c.conn.io, Io::Ended)
+                && !c.conn.sender.is_closed()
+                && c.since.elapsed() < IDLE_TIMEOUT
+        });
         if list.len() < MAX_IDLE_PER_ORIGIN {
             list.push(Idle {
                 conn,
@@ -503,7 +548,7 @@ impl Reply {
         loop {
             let frame = self.body.frame();
             let frame = match self.conn.as_mut() {
-                Some(conn) => timeout_at(self.deadline, drive(&mut conn.driver, frame)).await,
+                Some(conn) => timeout_at(self.deadline, drive(&mut conn.io, frame)).await,
                 None => timeout_at(self.deadline, frame).await,
             }
             .map_err(|_| Failure::Timeout)?;
@@ -659,6 +704,16 @@ mod tests {
 
     #[tokio::test]
     async fn https_requests_share_one_verified_connection() {
+        share_one_verified_connection().await;
+    }
+
+    /// Under a multi-threaded runtime each connection is driven by a task of its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn https_requests_share_one_connection_driven_by_its_own_task() {
+        share_one_verified_connection().await;
+    }
+
+    async fn share_one_verified_connection() {
         let (acceptor, roots) = localhost_tls();
         let (port, conns) = server(Mode::KeepAlive, Some(acceptor)).await;
         let pool = Pool::new(roots).expect("pool");
