@@ -331,6 +331,8 @@ fn single_threaded() -> bool {
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
 }
 
+type IdleByOrigin = HashMap<Origin, Vec<Idle>>;
+
 struct Idle {
     conn: Conn,
     since: Instant,
@@ -344,7 +346,7 @@ struct PoolInner {
     /// I/O is registered with the runtime of the thread that opened it, and under one runtime per
     /// thread (the HTTP server's workers) using it from another thread would wake that thread
     /// for each of its reads.
-    idle: Mutex<HashMap<Option<ThreadId>, HashMap<Origin, Vec<Idle>>>>,
+    idle: Mutex<HashMap<Option<ThreadId>, IdleByOrigin>>,
     tls: tokio_rustls::TlsConnector,
 }
 
