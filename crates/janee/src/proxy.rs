@@ -118,22 +118,25 @@ pub async fn send(
         if secrets.name_holds_secret(name)
             || token.as_ref().is_some_and(|t| {
                 name.contains(&t.secret.expose().to_ascii_lowercase())
-                    || patterns.scrub_str(name).1 > 0
+                    || patterns.scrub_cow(name).1 > 0
             })
         {
             hits += 1;
             continue;
         }
         let text = String::from_utf8_lossy(v.as_bytes());
-        let (clean, h) = patterns.scrub_str(&text);
+        let (clean, h) = patterns.scrub_cow(&text);
         hits += h;
-        out_headers
-            .entry(name.to_string())
-            .and_modify(|e: &mut String| {
+        match out_headers.get_mut(name) {
+            Some(e) => {
+                let e: &mut String = e;
                 e.push_str(", ");
                 e.push_str(&clean);
-            })
-            .or_insert(clean);
+            }
+            None => {
+                out_headers.insert(name.to_string(), clean.into_owned());
+            }
+        }
     }
 
     let cap = req.max_response_bytes;

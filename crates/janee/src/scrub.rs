@@ -42,6 +42,7 @@
 //! or percent escapes) are not caught; a secret that itself contains parts of
 //! `[REDACTED]` may be re-formed by adjacent replacements.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -398,6 +399,23 @@ impl Patterns {
         let text = String::from_utf8(bytes)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         (text, hits)
+    }
+
+    /// [`Patterns::scrub_str`] that borrows `input` when it holds no secret.
+    pub fn scrub_cow<'a>(&self, input: &'a str) -> (Cow<'a, str>, usize) {
+        let untouched = match &*self.matcher {
+            Matcher::Empty => true,
+            Matcher::Failed => input.is_empty(),
+            // Lines are joined only across '\n': without one, the text is matched as it is.
+            Matcher::Ac(ac) => {
+                memchr::memchr(b'\n', input.as_bytes()).is_none() && !ac.is_match(input)
+            }
+        };
+        if untouched {
+            return (Cow::Borrowed(input), 0);
+        }
+        let (text, hits) = self.scrub_str(input);
+        (Cow::Owned(text), hits)
     }
 
     /// Starts a streaming scrubber over these patterns (one per output stream).
@@ -825,6 +843,23 @@ mod tests {
             out.extend(st.finish());
             prop_assert_eq!(out, expected);
             prop_assert_eq!(st.hits(), hits);
+        }
+
+        #[test]
+        fn scrub_cow_is_scrub_str_and_borrows_only_clean_text(
+            secrets in secrets(),
+            pieces in pieces(),
+        ) {
+            let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+            let p = Patterns::new(&refs);
+            let input = String::from_utf8(build(&secrets, &pieces)).unwrap();
+            let (out, hits) = p.scrub_cow(&input);
+            let (expected, expected_hits) = p.scrub_str(&input);
+            prop_assert_eq!(hits, expected_hits);
+            prop_assert_eq!(out.as_ref(), expected.as_str());
+            if matches!(out, Cow::Borrowed(_)) {
+                prop_assert_eq!(hits, 0);
+            }
         }
 
         #[test]

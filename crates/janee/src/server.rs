@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use rmcp::ServiceExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
@@ -133,7 +132,20 @@ async fn drain(mut body: axum::body::Body, len: u64) -> bool {
         .unwrap_or(false)
 }
 
-async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response {
+/// `/mcp` (and anything under it): the guard, then the MCP endpoint.
+async fn mcp_route(
+    State((g, endpoint)): State<(Guard, fast::McpEndpoint)>,
+    req: Request,
+) -> Response {
+    match guard(&g, req).await {
+        Ok(req) => fast::endpoint(endpoint, req).await,
+        Err(refused) => refused,
+    }
+}
+
+/// Checks Host, Origin, the body size and the bearer token; on success the request goes on
+/// with its [`Caller`] attached.
+async fn guard(g: &Guard, mut req: Request) -> Result<Request, Response> {
     let h = req.headers();
     let host = h
         .get(header::HOST)
@@ -141,11 +153,11 @@ async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response
         .unwrap_or("");
     let host_name = host_only(host).to_ascii_lowercase();
     if !g.allowed_hosts.contains(&host_name) {
-        return (
+        return Err((
             StatusCode::FORBIDDEN,
             "Forbidden: Host header is not allowed (DNS rebinding protection)",
         )
-            .into_response();
+            .into_response());
     }
     if let Some(origin) = h.get(header::ORIGIN) {
         let ok = origin
@@ -158,11 +170,11 @@ async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response
             })
             .is_some_and(|oh| g.allowed_hosts.contains(&oh));
         if !ok {
-            return (
+            return Err((
                 StatusCode::FORBIDDEN,
                 "Forbidden: cross-origin requests are not allowed",
             )
-                .into_response();
+                .into_response());
         }
     }
     let presented = h
@@ -195,7 +207,7 @@ async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response
                 header::HeaderValue::from_static("close"),
             );
         }
-        return resp;
+        return Err(resp);
     }
     let caller = match agent {
         Some(agent) => Caller {
@@ -214,16 +226,16 @@ async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response
             } else {
                 "missing agent token: send Authorization: Bearer <token> (create one with `janee agent add NAME`)"
             };
-            return (
+            return Err((
                 StatusCode::UNAUTHORIZED,
                 [(header::WWW_AUTHENTICATE, "Bearer realm=\"janee\"")],
                 msg,
             )
-                .into_response();
+                .into_response());
         }
     };
     req.extensions_mut().insert(caller);
-    next.run(req).await
+    Ok(req)
 }
 
 #[derive(Debug, Clone)]
@@ -285,13 +297,9 @@ pub async fn serve_http_on(
         max_body,
     };
     let app = axum::Router::new()
-        .nest_service(
-            "/mcp",
-            axum::Router::new()
-                .fallback(fast::endpoint)
-                .with_state(endpoint),
-        )
-        .layer(axum::middleware::from_fn_with_state(guard_state, guard))
+        .route("/mcp", any(mcp_route))
+        .route("/mcp/{*rest}", any(mcp_route))
+        .with_state((guard_state, endpoint))
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({"ok": true, "mode": "server"})) }),

@@ -82,8 +82,12 @@ impl ServiceSecrets {
 
     /// Whether case-folded text (a header name) carries a secret in any case.
     pub fn name_holds_secret(&self, name: &str) -> bool {
-        let lower = name.to_ascii_lowercase();
-        self.lower_patterns.scrub_str(&lower).1 > 0 || self.patterns.scrub_str(name).1 > 0
+        let lower = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(name)
+        };
+        self.lower_patterns.scrub_cow(&lower).1 > 0 || self.patterns.scrub_cow(name).1 > 0
     }
 
     pub fn credential(&self, service: &Service) -> Credential {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rmcp::ErrorData;
@@ -89,7 +89,7 @@ fn is_plain_host(h: &str) -> bool {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-'))
 }
 
-pub(super) async fn endpoint(State(ep): State<McpEndpoint>, req: Request) -> Response {
+pub(super) async fn endpoint(ep: McpEndpoint, req: Request) -> Response {
     let Some(fast) = ep.fast.clone() else {
         return ep.to_rmcp(req).await;
     };
