@@ -2,7 +2,8 @@
 //! same gate serves every entry point, after the one decision function said yes.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::Utc;
@@ -11,7 +12,9 @@ use janee_vault::SubKey;
 use crate::audit::{AuditLog, EventKind, Record};
 use crate::config::Capability;
 use crate::policy::{Denial, ReasonCode};
-use crate::session::{ApprovalStatus, Data, Gate, Session, SessionFile, ShownRequest, new_id};
+use crate::session::{
+    ApprovalStatus, Data, FILE, Gate, Session, SessionFile, ShownRequest, new_id,
+};
 
 const POLL: Duration = Duration::from_millis(100);
 
@@ -67,12 +70,115 @@ impl RateLimiter {
     }
 }
 
-/// The server's view of `sessions.json`, re-read whenever the file changes (a `stat` per call,
-/// so a revocation written by another process is seen by the very next call).
+/// Whether `sessions.json` may have changed since it was last looked at. With inotify on the
+/// home directory, a call asks the kernel for pending events (one read that finds none), which
+/// costs less than a `stat` of the file; the event of a change is queued before the writer's
+/// rename returns, so the very next call sees it. Without inotify (or once the watch is gone:
+/// the directory moved or deleted, the event queue overflowed, the file became a symlink), the
+/// answer is always "maybe", and every call looks at the file itself.
+struct Watch {
+    inotify: Option<nix::sys::inotify::Inotify>,
+}
+
+impl Watch {
+    fn new(dir: &Path) -> Self {
+        use nix::sys::inotify::{AddWatchFlags as F, InitFlags, Inotify};
+        let watch = || -> nix::Result<Inotify> {
+            let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
+            inotify.add_watch(
+                dir,
+                F::IN_CREATE
+                    | F::IN_DELETE
+                    | F::IN_MOVED_FROM
+                    | F::IN_MOVED_TO
+                    | F::IN_MODIFY
+                    | F::IN_CLOSE_WRITE
+                    | F::IN_ATTRIB
+                    | F::IN_DELETE_SELF
+                    | F::IN_MOVE_SELF,
+            )?;
+            Ok(inotify)
+        };
+        let inotify = watch()
+            .inspect_err(|e| tracing::debug!("no inotify watch on {}: {e}", dir.display()))
+            .ok();
+        Self { inotify }
+    }
+
+    /// Takes the pending events: whether any may mean a change of `sessions.json`.
+    fn maybe_changed(&mut self) -> bool {
+        use nix::errno::Errno;
+        use nix::sys::inotify::AddWatchFlags as F;
+        let Some(inotify) = &self.inotify else {
+            return true;
+        };
+        let (mut changed, mut lost) = (false, false);
+        loop {
+            match inotify.read_events() {
+                Ok(events) => {
+                    for e in events {
+                        if e.mask.intersects(
+                            F::IN_Q_OVERFLOW | F::IN_IGNORED | F::IN_DELETE_SELF | F::IN_MOVE_SELF,
+                        ) {
+                            lost = true;
+                        }
+                        changed |= e.name.as_deref() == Some(std::ffi::OsStr::new(FILE));
+                    }
+                }
+                Err(Errno::EAGAIN) => break,
+                Err(Errno::EINTR) => {}
+                Err(e) => {
+                    tracing::debug!("inotify read failed: {e}");
+                    lost = true;
+                    break;
+                }
+            }
+        }
+        if lost {
+            self.stop();
+        }
+        changed || lost
+    }
+
+    fn stop(&mut self) {
+        self.inotify = None;
+    }
+}
+
+/// The last view of `sessions.json`.
+#[derive(Clone)]
+struct View {
+    data: Arc<Data>,
+    /// Whether the MAC of each session of `data` is right, found out at most once per view
+    /// (`data` never changes).
+    authentic: Arc<[OnceLock<bool>]>,
+}
+
+impl View {
+    fn new(data: Data) -> Self {
+        let authentic = (0..data.sessions.len()).map(|_| OnceLock::new()).collect();
+        Self {
+            data: Arc::new(data),
+            authentic,
+        }
+    }
+}
+
+struct Cache {
+    stamp: Stamp,
+    view: View,
+    watch: Watch,
+    /// The file has been looked at once.
+    primed: bool,
+}
+
+/// The server's view of `sessions.json`, re-read whenever the file changes (checked on every
+/// call, see [`Watch`], so a revocation written by another process is seen by the very next
+/// call).
 pub struct Gatekeeper {
     file: SessionFile,
     key: SubKey,
-    cache: Mutex<(Stamp, Arc<Data>)>,
+    cache: Mutex<Cache>,
     opening: tokio::sync::Mutex<()>,
     limiter: RateLimiter,
 }
@@ -105,24 +211,43 @@ impl Gatekeeper {
         Self {
             file: SessionFile::new(home_dir),
             key,
-            cache: Mutex::new((Stamp(None), Arc::new(Data::default()))),
+            cache: Mutex::new(Cache {
+                stamp: Stamp(None),
+                view: View::new(Data::default()),
+                watch: Watch::new(home_dir),
+                primed: false,
+            }),
             opening: tokio::sync::Mutex::new(()),
             limiter: RateLimiter::default(),
         }
     }
 
-    fn data(&self) -> Arc<Data> {
-        let now = stamp(&self.file.path());
+    fn view(&self) -> View {
         let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if c.0 != now || now.0.is_none() && !c.1.sessions.is_empty() {
+        // Under the lock: a call that finds no event pending after another call took them
+        // waits for that call's re-read.
+        if !c.watch.maybe_changed() && c.primed {
+            return c.view.clone();
+        }
+        c.primed = true;
+        let path = self.file.path();
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            // Changes to the link's target are not events of the home directory.
+            c.watch.stop();
+        }
+        let now = stamp(&path);
+        if c.stamp != now || now.0.is_none() && !c.view.data.sessions.is_empty() {
             match self.file.load() {
-                Ok(d) => *c = (now, Arc::new(d)),
+                Ok(d) => {
+                    c.stamp = now;
+                    c.view = View::new(d);
+                }
                 // A corrupt file grants nothing: keep the last good view, which can only be
                 // older grants; revocations are re-read on the next change.
                 Err(e) => tracing::warn!("{e}"),
             }
         }
-        c.1.clone()
+        c.view.clone()
     }
 
     fn update<T>(&self, f: impl FnOnce(&mut Data) -> T) -> Result<T, Denial> {
@@ -134,7 +259,9 @@ impl Gatekeeper {
             )
         })?;
         let st = stamp(&self.file.path());
-        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = (st, Arc::new(data));
+        let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        c.stamp = st;
+        c.view = View::new(data);
         Ok(out)
     }
 
@@ -156,14 +283,15 @@ impl Gatekeeper {
         let capn = cap.name.as_str();
         let mut asking: Option<(String, Answer)> = None;
         let session = loop {
-            let data = self.data();
-            let gate = data.gate(
+            let view = self.view();
+            let gate = view.data.gate_with(
                 agent,
                 capn,
                 cap.ttl,
                 cap.auto_approve,
                 Utc::now(),
                 &self.key,
+                &|i, s| *view.authentic[i].get_or_init(|| s.is_authentic(&self.key)),
             );
             match gate {
                 Gate::Proceed { session } => break session,
@@ -204,7 +332,8 @@ impl Gatekeeper {
             }
             // Waiting for a human: poll the file until decided, the wait ends, or shutdown.
             let pending = self
-                .data()
+                .view()
+                .data
                 .approvals
                 .iter()
                 .filter(|a| {
@@ -410,4 +539,113 @@ enum Changed {
     Opened(String),
     Denied(String),
     Waiting,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{Revocation, Scope};
+
+    fn gatekeeper(dir: &Path) -> Gatekeeper {
+        Gatekeeper::new(
+            dir,
+            janee_vault::MasterKey::from_bytes([3; 32]).subkey("sessions"),
+        )
+    }
+
+    /// Another writer (a CLI process, say) adds a revocation of `agent`.
+    fn revoke(dir: &Path, agent: &str) {
+        SessionFile::new(dir)
+            .update(|d| {
+                d.revocations.push(Revocation {
+                    scope: Scope::Agent(agent.into()),
+                    at: Utc::now(),
+                    until: None,
+                });
+            })
+            .expect("update");
+    }
+
+    fn revoked(g: &Gatekeeper) -> Vec<String> {
+        g.view()
+            .data
+            .revocations
+            .iter()
+            .map(|r| match &r.scope {
+                Scope::Agent(a) => a.clone(),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    fn watching(g: &Gatekeeper) -> bool {
+        g.cache.lock().expect("lock").watch.inotify.is_some()
+    }
+
+    #[test]
+    fn every_change_by_another_writer_is_seen_by_the_next_look() {
+        let dir = tempfile::tempdir().expect("dir");
+        let g = gatekeeper(dir.path());
+        assert!(revoked(&g).is_empty());
+        assert!(watching(&g), "inotify watches the home directory");
+        let mut expected = Vec::new();
+        for i in 0..20 {
+            let agent = format!("agent{i}");
+            revoke(dir.path(), &agent);
+            expected.push(agent);
+            assert_eq!(revoked(&g), expected, "after change {i}");
+        }
+        // Nothing changed: the same view, not a re-read.
+        let (a, b) = (g.view(), g.view());
+        assert!(Arc::ptr_eq(&a.data, &b.data));
+        // Other files of the home directory do not count as changes.
+        std::fs::write(dir.path().join("config.yaml"), "x").expect("write");
+        assert!(Arc::ptr_eq(&a.data, &g.view().data));
+        // The file deleted by hand: its grants are gone at once.
+        std::fs::remove_file(dir.path().join(FILE)).expect("remove");
+        assert!(revoked(&g).is_empty());
+        assert!(watching(&g));
+    }
+
+    #[test]
+    fn without_a_watch_every_look_reads_the_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let g = gatekeeper(dir.path());
+        g.cache.lock().expect("lock").watch.stop();
+        revoke(dir.path(), "a");
+        assert_eq!(revoked(&g), ["a"]);
+        revoke(dir.path(), "b");
+        assert_eq!(revoked(&g), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_sessions_file_that_is_a_symlink_is_looked_at_on_every_call() {
+        let home = tempfile::tempdir().expect("home");
+        let elsewhere = tempfile::tempdir().expect("elsewhere");
+        revoke(elsewhere.path(), "a");
+        std::os::unix::fs::symlink(elsewhere.path().join(FILE), home.path().join(FILE))
+            .expect("symlink");
+        let g = gatekeeper(home.path());
+        assert_eq!(revoked(&g), ["a"]);
+        assert!(
+            !watching(&g),
+            "the target's changes are not events of the home"
+        );
+        revoke(elsewhere.path(), "b");
+        assert_eq!(revoked(&g), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_home_directory_moved_away_ends_the_watch() {
+        let parent = tempfile::tempdir().expect("parent");
+        let home = parent.path().join("home");
+        std::fs::create_dir(&home).expect("home");
+        let g = gatekeeper(&home);
+        assert!(revoked(&g).is_empty());
+        std::fs::rename(&home, parent.path().join("moved")).expect("move");
+        std::fs::create_dir(&home).expect("new home");
+        revoke(&home, "a");
+        assert_eq!(revoked(&g), ["a"]);
+        assert!(!watching(&g));
+    }
 }

@@ -271,20 +271,22 @@ impl Data {
             .max()
     }
 
-    /// The live, authentic session of (agent, capability), if any.
-    pub fn live_session(
+    /// The live, authentic session of (agent, capability), if any. `authentic` tells whether
+    /// the session at an index of `sessions` carries a right MAC.
+    fn live_session(
         &self,
         agent: &str,
         cap: &str,
         now: DateTime<Utc>,
-        key: &SubKey,
+        authentic: &dyn Fn(usize, &Session) -> bool,
     ) -> Option<&Session> {
-        self.sessions.iter().find(|s| {
-            s.agent == agent
+        self.sessions.iter().enumerate().find_map(|(i, s)| {
+            (s.agent == agent
                 && s.capability == cap
                 && s.revoked_at.is_none()
                 && s.expires_at > now
-                && s.is_authentic(key)
+                && authentic(i, s))
+            .then_some(s)
         })
     }
 
@@ -298,10 +300,28 @@ impl Data {
         now: DateTime<Utc>,
         key: &SubKey,
     ) -> Gate {
+        self.gate_with(agent, cap, ttl, auto_approve, now, key, &|_, s| {
+            s.is_authentic(key)
+        })
+    }
+
+    /// [`Data::gate`] with the sessions' MACs checked by `authentic` (given the index of a
+    /// session in `sessions`), which may remember what it found.
+    #[allow(clippy::too_many_arguments)]
+    pub fn gate_with(
+        &self,
+        agent: &str,
+        cap: &str,
+        ttl: Duration,
+        auto_approve: bool,
+        now: DateTime<Utc>,
+        key: &SubKey,
+        authentic: &dyn Fn(usize, &Session) -> bool,
+    ) -> Gate {
         if let Some(until) = self.revocation_until(agent, cap, ttl, now) {
             return Gate::Revoked { until };
         }
-        if let Some(s) = self.live_session(agent, cap, now, key) {
+        if let Some(s) = self.live_session(agent, cap, now, authentic) {
             return Gate::Proceed {
                 session: s.id.clone(),
             };
