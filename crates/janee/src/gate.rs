@@ -173,7 +173,7 @@ struct Cache {
 }
 
 /// The server's view of `sessions.json`, re-read whenever the file changes (checked on every
-/// call, see [`Watch`], so a revocation written by another process is seen by the very next
+/// call, through an inotify watch of the home directory, so a revocation written by another process is seen by the very next
 /// call).
 pub struct Gatekeeper {
     file: SessionFile,
