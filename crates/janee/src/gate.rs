@@ -173,8 +173,8 @@ struct Cache {
 }
 
 /// The server's view of `sessions.json`, re-read whenever the file changes (checked on every
-/// call, through an inotify watch of the home directory, so a revocation written by another process is seen by the very next
-/// call).
+/// call, through an inotify watch of the home directory, so a revocation written by another
+/// process is seen by the very next call).
 pub struct Gatekeeper {
     file: SessionFile,
     key: SubKey,
