@@ -477,7 +477,6 @@ impl Pool {
             ));
         };
         stream.set_nodelay(true).map_err(connect)?;
-        let handshake_failed = |e: hyper::Error| Failure::Connect(innermost(&e));
         if origin.tls {
             let name = rustls::pki_types::ServerName::try_from(origin.bare_host().to_string())
                 .map_err(|_| Failure::Connect("the host is not a valid TLS server name".into()))?;
@@ -487,22 +486,26 @@ impl Pool {
                 .connect(name, stream)
                 .await
                 .map_err(|e| Failure::Connect(format!("TLS: {e}")))?;
-            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-                .await
-                .map_err(handshake_failed)?;
-            Ok(Conn {
-                sender,
-                io: Io::start(Box::pin(conn)),
-            })
+            Conn::over(tls).await
         } else {
-            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(handshake_failed)?;
-            Ok(Conn {
-                sender,
-                io: Io::start(Box::pin(conn)),
-            })
+            Conn::over(stream).await
         }
+    }
+}
+
+impl Conn {
+    /// An HTTP/1.1 connection over `io` (no bytes are exchanged yet).
+    async fn over<I>(io: I) -> Result<Self, Failure>
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| Failure::Connect(innermost(&e)))?;
+        Ok(Self {
+            sender,
+            io: Io::start(Box::pin(conn)),
+        })
     }
 }
 
