@@ -284,14 +284,14 @@ impl Gatekeeper {
         let mut asking: Option<(String, Answer)> = None;
         let session = loop {
             let view = self.view();
-            let gate = view.data.gate_with(
+            let gate = view.data.gate(
                 agent,
                 capn,
                 cap.ttl,
                 cap.auto_approve,
                 Utc::now(),
                 &self.key,
-                &|i, s| *view.authentic[i].get_or_init(|| s.is_authentic(&self.key)),
+                Some(&view.authentic),
             );
             match gate {
                 Gate::Proceed { session } => break session,
@@ -438,7 +438,7 @@ impl Gatekeeper {
         let outcome = self.update(|d| {
             let max_ttl = cap.ttl.max(Duration::from_secs(24 * 3600));
             d.prune(now, max_ttl);
-            match d.gate(agent, &capn, cap.ttl, cap.auto_approve, now, &key) {
+            match d.gate(agent, &capn, cap.ttl, cap.auto_approve, now, &key, None) {
                 Gate::Proceed { session } => Some(Changed::Opened(session)),
                 Gate::Revoked { .. } => None,
                 Gate::Open { approval, ttl } => {

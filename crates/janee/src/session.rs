@@ -13,6 +13,7 @@
 //! grant. Revocations need no key, so the kill switch works even without the passphrase.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -271,26 +272,34 @@ impl Data {
             .max()
     }
 
-    /// The live, authentic session of (agent, capability), if any. `authentic` tells whether
-    /// the session at an index of `sessions` carries a right MAC.
+    /// The live, authentic session of (agent, capability), if any. `checked` remembers, per
+    /// index of `sessions`, whether a session's MAC was found right.
     fn live_session(
         &self,
         agent: &str,
         cap: &str,
         now: DateTime<Utc>,
-        authentic: &dyn Fn(usize, &Session) -> bool,
+        key: &SubKey,
+        checked: Option<&[OnceLock<bool>]>,
     ) -> Option<&Session> {
         self.sessions.iter().enumerate().find_map(|(i, s)| {
+            let authentic = || match checked.and_then(|c| c.get(i)) {
+                Some(memo) => *memo.get_or_init(|| s.is_authentic(key)),
+                None => s.is_authentic(key),
+            };
             (s.agent == agent
                 && s.capability == cap
                 && s.revoked_at.is_none()
                 && s.expires_at > now
-                && authentic(i, s))
+                && authentic())
             .then_some(s)
         })
     }
 
-    /// Decide what a call of `agent` on `cap` needs now. Pure: no I/O, time given.
+    /// Decide what a call of `agent` on `cap` needs now. Pure: no I/O, time given. `checked`,
+    /// one cell per session, keeps the sessions' MAC checks for the next decision on the same
+    /// (unchanged) data; `None` checks them afresh.
+    #[allow(clippy::too_many_arguments)]
     pub fn gate(
         &self,
         agent: &str,
@@ -299,29 +308,12 @@ impl Data {
         auto_approve: bool,
         now: DateTime<Utc>,
         key: &SubKey,
-    ) -> Gate {
-        self.gate_with(agent, cap, ttl, auto_approve, now, key, &|_, s| {
-            s.is_authentic(key)
-        })
-    }
-
-    /// [`Data::gate`] with the sessions' MACs checked by `authentic` (given the index of a
-    /// session in `sessions`), which may remember what it found.
-    #[allow(clippy::too_many_arguments)]
-    pub fn gate_with(
-        &self,
-        agent: &str,
-        cap: &str,
-        ttl: Duration,
-        auto_approve: bool,
-        now: DateTime<Utc>,
-        key: &SubKey,
-        authentic: &dyn Fn(usize, &Session) -> bool,
+        checked: Option<&[OnceLock<bool>]>,
     ) -> Gate {
         if let Some(until) = self.revocation_until(agent, cap, ttl, now) {
             return Gate::Revoked { until };
         }
-        if let Some(s) = self.live_session(agent, cap, now, authentic) {
+        if let Some(s) = self.live_session(agent, cap, now, key, checked) {
             return Gate::Proceed {
                 session: s.id.clone(),
             };
@@ -500,12 +492,12 @@ mod tests {
         let mut d = Data::default();
         let id = open(&mut d, "a", "c", t(0), HOUR);
         assert_eq!(
-            d.gate("a", "c", HOUR, true, t(10), &key()),
+            d.gate("a", "c", HOUR, true, t(10), &key(), None),
             Gate::Proceed { session: id }
         );
         // One second past the TTL the session is gone and a new one must open.
         assert_eq!(
-            d.gate("a", "c", HOUR, true, t(3601), &key()),
+            d.gate("a", "c", HOUR, true, t(3601), &key(), None),
             Gate::Open {
                 approval: None,
                 ttl: HOUR
@@ -513,7 +505,7 @@ mod tests {
         );
         // Without auto-approval, expiry means a human must approve again.
         assert!(matches!(
-            d.gate("a", "c", HOUR, false, t(3601), &key()),
+            d.gate("a", "c", HOUR, false, t(3601), &key(), None),
             Gate::Await { created: true, .. }
         ));
     }
@@ -526,25 +518,25 @@ mod tests {
         let hit = d.revoke(Scope::Agent("a".into()), t(100));
         assert_eq!(hit.len(), 1);
         assert!(matches!(
-            d.gate("a", "c", HOUR, true, t(101), &key()),
+            d.gate("a", "c", HOUR, true, t(101), &key(), None),
             Gate::Revoked { .. }
         ));
         assert!(matches!(
-            d.gate("a", "other", HOUR, true, t(101), &key()),
+            d.gate("a", "other", HOUR, true, t(101), &key(), None),
             Gate::Revoked { .. }
         ));
         assert!(matches!(
-            d.gate("b", "c", HOUR, true, t(101), &key()),
+            d.gate("b", "c", HOUR, true, t(101), &key(), None),
             Gate::Proceed { .. }
         ));
         // After one TTL the agent may open sessions again.
         assert!(matches!(
-            d.gate("a", "c", HOUR, true, t(3701), &key()),
+            d.gate("a", "c", HOUR, true, t(3701), &key(), None),
             Gate::Open { .. }
         ));
         d.revoke(Scope::All, t(200));
         assert!(matches!(
-            d.gate("b", "c", HOUR, true, t(201), &key()),
+            d.gate("b", "c", HOUR, true, t(201), &key(), None),
             Gate::Revoked { .. }
         ));
     }
@@ -555,12 +547,33 @@ mod tests {
         let id = open(&mut d, "a", "c", t(0), HOUR);
         d.revoke(Scope::Session(id), t(10));
         assert!(
-            matches!(d.gate("a", "c", HOUR, true, t(11), &key()), Gate::Revoked { until } if until == t(3600))
+            matches!(d.gate("a", "c", HOUR, true, t(11), &key(), None), Gate::Revoked { until } if until == t(3600))
         );
         assert!(matches!(
-            d.gate("a", "c", HOUR, true, t(3600), &key()),
+            d.gate("a", "c", HOUR, true, t(3600), &key(), None),
             Gate::Open { .. }
         ));
+    }
+
+    #[test]
+    fn a_remembered_mac_check_is_kept_per_session_and_a_forged_one_still_fails() {
+        let mut d = Data::default();
+        open(&mut d, "a", "c", t(0), HOUR);
+        open(&mut d, "b", "c", t(0), HOUR);
+        d.sessions[1].expires_at = t(99_999); // tampered
+        let checked: Vec<OnceLock<bool>> = (0..2).map(|_| OnceLock::new()).collect();
+        for _ in 0..2 {
+            assert!(matches!(
+                d.gate("a", "c", HOUR, false, t(10), &key(), Some(&checked)),
+                Gate::Proceed { .. }
+            ));
+            assert!(matches!(
+                d.gate("b", "c", HOUR, false, t(10), &key(), Some(&checked)),
+                Gate::Await { .. }
+            ));
+        }
+        assert_eq!(checked[0].get(), Some(&true));
+        assert_eq!(checked[1].get(), Some(&false));
     }
 
     #[test]
@@ -569,7 +582,7 @@ mod tests {
         let id = open(&mut d, "a", "c", t(0), HOUR);
         d.sessions[0].expires_at = t(99_999); // tampered: MAC no longer matches
         assert!(matches!(
-            d.gate("a", "c", HOUR, false, t(10), &key()),
+            d.gate("a", "c", HOUR, false, t(10), &key(), None),
             Gate::Await { .. }
         ));
         let _ = id;
@@ -591,12 +604,12 @@ mod tests {
             mac: "00".repeat(32),
         });
         assert!(matches!(
-            d.gate("a", "c", HOUR, false, t(10), &key()),
+            d.gate("a", "c", HOUR, false, t(10), &key(), None),
             Gate::Await { created: true, .. }
         ));
         d.approvals[0].seal(&key());
         assert!(matches!(
-            d.gate("a", "c", HOUR, false, t(10), &key()),
+            d.gate("a", "c", HOUR, false, t(10), &key(), None),
             Gate::Open {
                 approval: Some(_),
                 ..
