@@ -20,7 +20,7 @@ use crate::audit::{EventKind, Record};
 use crate::config::raw::IdentityMode;
 use crate::policy::{self, Caller, Decision, Denial, IdentitySource, ReasonCode, Request};
 use crate::state::AppState;
-pub use args::{ExecuteArgs, ExplainArgs};
+pub use args::{Arguments, ExecuteArgs, ExplainArgs, ObjectText};
 
 /// The MCP server for one connection (stdio) or one HTTP session.
 #[derive(Clone, Debug)]
@@ -93,7 +93,7 @@ impl JaneeMcp {
         caller: Option<&Caller>,
         label: &str,
         name: &str,
-        arguments: Option<rmcp::model::JsonObject>,
+        arguments: Arguments,
     ) -> Option<Result<CallToolResponse, ErrorData>> {
         if name == "janee_exec" {
             return None;
@@ -120,23 +120,22 @@ impl JaneeMcp {
         &self,
         caller: &Caller,
         name: &str,
-        arguments: Option<rmcp::model::JsonObject>,
+        arguments: Arguments,
         elicitor: Option<crate::gate::Elicitor>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let arguments = || Value::Object(arguments.unwrap_or_default());
         match name {
             "list_services" => Ok(self.list_services(caller)),
             "whoami" => Ok(self.whoami(caller)),
             "execute" => {
-                let a: ExecuteArgs = args::parse(arguments())?;
+                let a: ExecuteArgs = args::parse_arguments(arguments)?;
                 Ok(self.execute(caller, a, elicitor).await)
             }
             "test_service" => {
-                let a: args::TestServiceArgs = args::parse(arguments())?;
+                let a: args::TestServiceArgs = args::parse_arguments(arguments)?;
                 Ok(self.test_service(caller, a).await)
             }
             "explain_access" => {
-                let a: ExplainArgs = args::parse(arguments())?;
+                let a: ExplainArgs = args::parse_arguments(arguments)?;
                 Ok(self.explain(caller, a))
             }
             other => Err(ErrorData::invalid_params(
@@ -274,7 +273,8 @@ impl ServerHandler for JaneeMcp {
         } else {
             None
         };
-        self.call_other(&caller, &request.name, request.arguments, elicitor)
+        let arguments = Arguments::Parsed(request.arguments);
+        self.call_other(&caller, &request.name, arguments, elicitor)
             .await
     }
 }

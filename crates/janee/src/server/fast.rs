@@ -20,13 +20,13 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rmcp::ErrorData;
-use rmcp::model::{CallToolResponse, JsonObject, RequestId, ServerJsonRpcMessage, ServerResult};
+use rmcp::model::{CallToolResponse, RequestId, ServerJsonRpcMessage, ServerResult};
 use rmcp::transport::StreamableHttpService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use serde::Deserialize;
 
 use super::encode::Encoded;
-use crate::mcp::JaneeMcp;
+use crate::mcp::{Arguments, JaneeMcp, ObjectText};
 use crate::policy::Caller;
 
 /// The MCP protocol versions whose stateless `tools/call` rmcp answers without per-request
@@ -118,13 +118,14 @@ pub(super) async fn endpoint(ep: McpEndpoint, req: Request) -> Response {
             .await;
     };
     let Call { id, params, .. } = call;
-    tracing::trace!(tool = %params.name, "tools/call on the fast path");
+    let (name, arguments) = params.into_parts();
+    tracing::trace!(tool = %name, "tools/call on the fast path");
     let caller = parts.extensions.get::<Caller>().cloned();
     // A client that disconnects does not cut a call short (as under rmcp, where each call is
     // its own task): a call that reached the upstream is always audited.
     let call = Detached::new(async move {
         fast.handler
-            .call_tool_stateless(caller.as_ref(), &fast.label, &params.name, params.arguments)
+            .call_tool_stateless(caller.as_ref(), &fast.label, &name, arguments)
             .await
     });
     let Some(message) = legacy_reply(call.await, id) else {
@@ -216,7 +217,18 @@ pub(super) struct Call<'a> {
 pub(super) struct Params {
     pub(super) name: String,
     #[serde(default)]
-    pub(super) arguments: Option<JsonObject>,
+    pub(super) arguments: Option<ObjectText>,
+}
+
+impl Params {
+    /// The tool name and its arguments.
+    pub(super) fn into_parts(self) -> (String, Arguments) {
+        let arguments = match self.arguments {
+            Some(text) => Arguments::Text(text),
+            None => Arguments::Parsed(None),
+        };
+        (self.name, arguments)
+    }
 }
 
 /// Headers on which rmcp's stateless POST handling has nothing to say beyond answering: a
@@ -355,6 +367,9 @@ mod tests {
             br#"{"jsonrpc":"2.0","id":null,"method":"tools/call","params":{"name":"x"}}"#,
             br#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"x"}}"#,
             br#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}]"#,
+            // Arguments that are not an object go to rmcp, which refuses them.
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":["a"]}}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":"a"}}"#,
         ] {
             assert!(
                 serde_json::from_slice::<Call<'_>>(bad).is_err(),

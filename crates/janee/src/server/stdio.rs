@@ -136,13 +136,8 @@ impl Pump {
             return None;
         }
         if client.elicits && call.params.name == "execute" {
-            let capability = call
-                .params
-                .arguments
-                .as_ref()
-                .and_then(|a| a.get("capability"))
-                .and_then(|c| c.as_str());
-            if capability.is_some_and(|c| self.handler.may_ask_approval(c)) {
+            let capability = call.params.arguments.as_ref().and_then(|a| a.capability());
+            if capability.is_some_and(|c| self.handler.may_ask_approval(&c)) {
                 return None;
             }
         }
@@ -238,8 +233,9 @@ struct ClientInfo {
 
 /// Answer one call and write the answer as rmcp would have.
 async fn answer(handler: JaneeMcp, out: Out, label: Arc<str>, id: RequestId, params: Params) {
+    let (name, arguments) = params.into_parts();
     let outcome = handler
-        .call_tool_stateless(None, &label, &params.name, params.arguments)
+        .call_tool_stateless(None, &label, &name, arguments)
         .await;
     let Some(message) = legacy_reply(outcome, id) else {
         return;
