@@ -346,7 +346,10 @@ fn needs_escape(c: char) -> bool {
 /// `\u{1b}`), and the result is cut to `max_chars` characters followed by [`TRUNCATED`].
 /// Borrows when nothing changes.
 pub fn sanitize(s: &str, max_chars: usize) -> Cow<'_, str> {
-    if s.len() <= max_chars && !s.chars().any(needs_escape) {
+    if s.len() <= max_chars
+        && (s.bytes().all(|b| (b' '..=b'~').contains(&b)) || !s.chars().any(needs_escape))
+    {
+        // Printable ASCII, checked a byte at a time, never needs escaping.
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len().min(max_chars * 4) + 16);

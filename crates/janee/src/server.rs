@@ -7,10 +7,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::ServiceExt as _;
+use axum::extract::Request;
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
 use rmcp::ServiceExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
@@ -132,14 +136,49 @@ async fn drain(mut body: axum::body::Body, len: u64) -> bool {
         .unwrap_or(false)
 }
 
-/// `/mcp` (and anything under it): the guard, then the MCP endpoint.
-async fn mcp_route(
-    State((g, endpoint)): State<(Guard, fast::McpEndpoint)>,
-    req: Request,
-) -> Response {
-    match guard(&g, req).await {
-        Ok(req) => fast::endpoint(endpoint, req).await,
-        Err(refused) => refused,
+/// The HTTP routes, matched by hand: `/mcp` and anything under it go through the guard to the
+/// MCP endpoint, `/healthz` answers GET and HEAD, and anything else is a 404. Three string
+/// comparisons, where a router's matching, extensions and boxed services cost each call more.
+#[derive(Clone)]
+struct Front(Arc<(Guard, fast::McpEndpoint)>);
+
+impl tower_service::Service<Request> for Front {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let path = req.uri().path();
+        if path == "/mcp"
+            || path
+                .strip_prefix("/mcp/")
+                .is_some_and(|rest| !rest.is_empty())
+        {
+            let routes = self.0.clone();
+            return Box::pin(async move {
+                let (g, endpoint) = &*routes;
+                Ok(match guard(g, req).await {
+                    Ok(req) => fast::endpoint(endpoint.clone(), req).await,
+                    Err(refused) => refused,
+                })
+            });
+        }
+        let answer = if path != "/healthz" {
+            StatusCode::NOT_FOUND.into_response()
+        } else if matches!(*req.method(), Method::GET | Method::HEAD) {
+            axum::Json(serde_json::json!({"ok": true, "mode": "server"})).into_response()
+        } else {
+            (
+                StatusCode::METHOD_NOT_ALLOWED,
+                [(header::ALLOW, "GET,HEAD")],
+            )
+                .into_response()
+        };
+        Box::pin(std::future::ready(Ok(answer)))
     }
 }
 
@@ -296,21 +335,14 @@ pub async fn serve_http_on(
         allowed_hosts: Arc::new(hosts),
         max_body,
     };
-    let app = axum::Router::new()
-        .route("/mcp", any(mcp_route))
-        .route("/mcp/{*rest}", any(mcp_route))
-        .with_state((guard_state, endpoint))
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(serde_json::json!({"ok": true, "mode": "server"})) }),
-        );
+    let app = Front(Arc::new((guard_state, endpoint)));
     eprintln!("janee: serving MCP on http://{addr}/mcp");
     record_lifecycle(&state, EventKind::ServerStart, format!("http {addr}")).await;
     let workers = workers::count();
     if workers > 1 {
         workers::serve(listener, app, workers, ct.clone()).await?;
     } else {
-        axum::serve(listener, app)
+        axum::serve(listener, app.into_make_service())
             .with_graceful_shutdown(ct.clone().cancelled_owned())
             .await?;
     }

@@ -6,14 +6,19 @@
 //! and its answer all run on one thread, so a call wakes no other thread, and no worker steals
 //! work from another.
 
+use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::thread;
 
 use anyhow::{Context as _, anyhow};
+use axum::ServiceExt as _;
+use axum::extract::Request;
+use axum::response::Response;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use tower_service::Service;
 
 /// How many workers serve HTTP: one per available core.
 pub(super) fn count() -> usize {
@@ -53,12 +58,16 @@ impl axum::serve::Listener for Handoff {
 
 /// Serve `app` on `listener` with `workers` worker threads until `shutdown`, then wait for
 /// every worker to finish its connections.
-pub(super) async fn serve(
+pub(super) async fn serve<S>(
     listener: TcpListener,
-    app: axum::Router,
+    app: S,
     workers: usize,
     shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<()>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+    S::Future: Send,
+{
     let local = listener.local_addr()?;
     let mut queues = Vec::with_capacity(workers);
     let mut finished = Vec::with_capacity(workers);
@@ -75,7 +84,7 @@ pub(super) async fn serve(
                     .context("could not start an HTTP worker runtime")
                     .and_then(|rt| {
                         rt.block_on(async move {
-                            axum::serve(Handoff { rx, local }, app)
+                            axum::serve(Handoff { rx, local }, app.into_make_service())
                                 .with_graceful_shutdown(shutdown.cancelled_owned())
                                 .await
                                 .context("HTTP worker")

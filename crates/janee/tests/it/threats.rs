@@ -1210,6 +1210,32 @@ async fn class10_http_transport_rejects_rebinding_cross_origin_unauthenticated_a
     assert_eq!(health.status().as_u16(), 200);
     let v: Value = serde_json::from_str(&health.text().await.unwrap()).unwrap();
     assert_eq!(v["ok"], json!(true));
+    // The routes: /healthz answers GET and HEAD only; /mcp and what is under it go through the
+    // guard (no token: 401); anything else is a 404.
+    let status = |method: reqwest::Method, path: &'static str| {
+        let rb = http.request(method, format!("{}{path}", srv.base));
+        async move { rb.send().await.unwrap() }
+    };
+    assert_eq!(
+        status(reqwest::Method::HEAD, "/healthz").await.status(),
+        200
+    );
+    let wrong = status(reqwest::Method::POST, "/healthz").await;
+    assert_eq!(wrong.status(), 405);
+    assert_eq!(wrong.headers()["allow"], "GET,HEAD");
+    for (path, code) in [
+        ("/mcp", 401),
+        ("/mcp/anything", 401),
+        ("/mcp?x=1", 401),
+        ("/mcp/", 404),
+        ("/mcpx", 404),
+        ("/MCP", 404),
+        ("/healthz/", 404),
+        ("/", 404),
+    ] {
+        let r = status(reqwest::Method::GET, path).await;
+        assert_eq!(r.status().as_u16(), code, "GET {path}");
+    }
 
     // Control: the right host, origin and token work.
     for origin in [
