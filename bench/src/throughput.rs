@@ -162,7 +162,7 @@ fn http_ladder(
         .to_string()
     };
     let steps = [
-        ("`GET /healthz` (hyper + axum only)", None),
+        ("`GET /healthz` (the HTTP server alone)", None),
         (
             "`tools/list` (+ bearer check, rmcp stateless request)",
             Some(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#.to_string()),
