@@ -3,13 +3,12 @@
 //! HTTP binds loopback by default, checks `Host` and `Origin` against DNS rebinding, limits the
 //! body size, and requires an agent's bearer token unless started with `--allow-anonymous`.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
-
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::ServiceExt as _;
 use axum::extract::Request;
