@@ -108,7 +108,8 @@ pub fn schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
 }
 
 /// A tool call's arguments: the object rmcp parsed, or the JSON text they arrived as (the fast
-/// paths), which is parsed once, straight into the tool's argument type.
+/// paths), which is parsed once, straight into the tool's argument type. Text that names a
+/// member twice is refused (serde's duplicate-field error) where rmcp's object keeps the last.
 #[derive(Debug)]
 pub enum Arguments {
     Parsed(Option<JsonObject>),
