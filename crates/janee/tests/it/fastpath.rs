@@ -292,6 +292,40 @@ async fn requests_the_fast_path_does_not_take_still_work() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ambiguous_or_misshapen_arguments_never_reach_the_upstream() {
+    let up = Upstream::recorder().await;
+    let (j, token) = with_api(&up, "sk_fastpath_0123456789abcdef");
+    let server = j.serve_http(&["--stateless"]);
+    let call = |arguments: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"execute","arguments":{arguments}}}}}"#
+        )
+    };
+    // A member given twice: refused, naming it, rather than one of the two chosen silently.
+    let twice = call(r#"{"capability":"api","method":"GET","path":"/ok","path":"/admin"}"#);
+    let r = post(server.addr, Some(&token), twice.as_bytes(), false).await;
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["error"]["code"], json!(-32602), "{}", r.text());
+    assert_eq!(v["error"]["data"]["field"], json!("path"), "{}", r.text());
+    // Arguments that are not an object (which a struct would take field by field): an error
+    // on both paths.
+    for args in [r#"["api","GET","/ok"]"#, r#""api""#, "7"] {
+        for chunked in [false, true] {
+            let r = post(server.addr, Some(&token), call(args).as_bytes(), chunked).await;
+            let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+            assert!(
+                v.get("error").is_some()
+                    || v["result"]["isError"] == json!(true)
+                    || r.status >= 400,
+                "{args} (chunked {chunked}): {}",
+                r.text()
+            );
+        }
+    }
+    assert!(up.requests().is_empty(), "{:?}", up.requests());
+}
+
 /// A body of about 400 KB of JSON lines with every kind of byte JSON escapes, non-ASCII text,
 /// and the key twice per hundred lines.
 fn large_body(key: &str) -> String {
